@@ -1,0 +1,1 @@
+"""Tiling, voxelization, splits, patch datasets, augmentation and synthetic scenes."""

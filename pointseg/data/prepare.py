@@ -1,0 +1,217 @@
+"""From STPLS3D scenes to a prepared directory: tiled, voxelized patches, a split, class weights, a manifest.
+
+Layout of the output directory:
+    manifest.json                   scenes, patches (bounds, sizes, split), class counts and weights, config
+    scenes/<name>/xyz.npy           (N, 3) float32, local coordinates (original - origin), in file order
+                 /rgb.npy           (N, 3) uint8
+                 /labels.npy        (N,) int16, -100 ignored
+                 /order.npy         (N,) int32, point indices sorted by tile
+                 /tile_offsets.npy  (T+1,) int64, tile t holds order[tile_offsets[t]:tile_offsets[t+1]]
+                 /point_voxel.npy   (N,) int32, in tile-sorted order: each point's voxel within its tile
+                 /voxel_offsets.npy (T+1,) int64, voxels of tile t
+                 /voxel_coords.npy  (V, 3) int32, integer voxel cells (floor(local / voxel_size))
+                 /patch_offsets.npy (P+1,) int64 and patch_tiles.npy (K,) int64: the tiles of each patch
+A patch's sparse tensor is the concatenation of its tiles' voxels (pointseg.data.tiling.assemble_patch).
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from pointseg.config import DataConfig, config_to_dict
+from pointseg.constants import CLASS_NAMES, IGNORE_LABEL, NUM_CLASSES
+from pointseg.data.split import EXCLUDED, TRAIN, VAL, class_weights, split_leak_free, split_random
+from pointseg.data.tiling import tile_scene
+from pointseg.io import PointCloudError, atomic_save_npy, atomic_write_text, read_stpls3d_txt, scene_name
+
+FORMAT_VERSION = 1
+SCENE_NUMBER = re.compile(r"^(\d+)_")
+
+
+def scene_number(path: Path) -> int:
+    """The N of `N_points_GTv3.txt`."""
+    match = SCENE_NUMBER.match(path.name)
+    if match is None:
+        raise PointCloudError(path, "cannot tell the scene number: expected a name like '5_points_GTv3.txt'")
+    return int(match.group(1))
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@dataclass
+class SceneJob:
+    path: Path
+    out_dir: Path
+    data: DataConfig
+    is_test: bool
+
+
+def prepare_scene(job: SceneJob) -> dict[str, Any]:
+    """Read, validate, tile and voxelize one scene; write its arrays; return its manifest entry."""
+    start = time.perf_counter()
+    path, cfg = job.path, job.data
+    digest = file_sha256(path)
+    scene = read_stpls3d_txt(path)
+    if scene.labels is None:
+        raise PointCloudError(path, "no semantic labels (6 columns); prepare needs labelled scenes with 8 columns")
+    stride = cfg.test_stride if job.is_test else cfg.train_stride
+    local = scene.xyz - scene.origin
+    tiled = tile_scene(local, cfg.voxel_size, cfg.patch_size, stride, cfg.min_points_per_patch, cfg.sparse_patch_policy)
+    labels = scene.labels
+    valid = labels >= 0
+    n_tiles = len(tiled.tile_offsets) - 1
+    tile_counts = np.bincount(tiled.point_tile[valid] * NUM_CLASSES + labels[valid], minlength=n_tiles * NUM_CLASSES)
+    tile_counts = tile_counts.reshape(n_tiles, NUM_CLASSES)
+    voxel_per_tile = np.diff(tiled.voxel_offsets)
+
+    d = job.out_dir
+    d.mkdir(parents=True, exist_ok=True)
+    atomic_save_npy(d / "xyz.npy", local.astype(np.float32))
+    atomic_save_npy(d / "rgb.npy", scene.rgb)
+    atomic_save_npy(d / "labels.npy", labels.astype(np.int16))
+    atomic_save_npy(d / "order.npy", tiled.order.astype(np.int32))
+    for name in ("tile_offsets", "point_voxel", "voxel_offsets", "voxel_coords", "patch_offsets", "patch_tiles"):
+        atomic_save_npy(d / f"{name}.npy", getattr(tiled, name))
+
+    patches = []
+    for p in range(tiled.n_patches):
+        tiles = tiled.tiles_of(p)
+        counts = tile_counts[tiles].sum(axis=0)
+        patches.append({
+            "patch": p,
+            "bounds": [round(v, 6) for v in tiled.patch_bounds(p)],
+            "points": tiled.patch_size(p),
+            "voxels": int(voxel_per_tile[tiles].sum()),
+            "class_counts": counts.tolist(),
+        })
+    return {
+        "name": scene_name(path),
+        "number": scene_number(path),
+        "file": path.name,
+        "sha256": digest,
+        "points": len(scene),
+        "ignored_points": int((~valid).sum()),
+        "out_of_range_labels": scene.n_out_of_range_labels,
+        "origin": scene.origin.tolist(),
+        "role": "test" if job.is_test else "trainval",
+        "stride": stride,
+        "patches": patches,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def find_scenes(src: Path, pattern: str) -> list[Path]:
+    """Scene files under `src` matching `pattern`, by scene number."""
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: source directory not found")
+    files = sorted(src.glob(pattern), key=lambda p: (scene_number(p), p.name))
+    if not files:
+        raise FileNotFoundError(f"{src}: no scene files matching '{pattern}'")
+    return files
+
+
+def assign_splits(scenes: list[dict[str, Any]], cfg: DataConfig) -> None:
+    """Set each patch's split in place: test scenes -> test; the others' patches -> train/val/excluded."""
+    trainval = [(s, p) for s in scenes if s["role"] == "trainval" for p in s["patches"]]
+    if cfg.split_mode == "paper":
+        splits = split_random(len(trainval), cfg.val_fraction, cfg.seed)
+    elif cfg.split_mode == "leak_free":
+        bounds = np.array([p["bounds"] for _, p in trainval]).reshape(-1, 4)
+        splits = split_leak_free([s["name"] for s, _ in trainval], bounds, cfg.val_block_size, cfg.val_fraction, cfg.seed)
+    else:
+        raise ValueError(f"data.split_mode '{cfg.split_mode}': expected 'leak_free' or 'paper'")
+    for (_, patch), split in zip(trainval, splits):
+        patch["split"] = split
+    for s in scenes:
+        if s["role"] == "test":
+            for p in s["patches"]:
+                p["split"] = "test"
+
+
+def build_manifest(scenes: list[dict[str, Any]], cfg: DataConfig) -> dict[str, Any]:
+    """The manifest: deterministic for the same inputs (timings go to the summary, not here)."""
+    counts = np.zeros(NUM_CLASSES, np.int64)
+    for s in scenes:
+        for p in s["patches"]:
+            if p["split"] == TRAIN:
+                counts += np.asarray(p["class_counts"], np.int64)
+    per_split: dict[str, int] = {}
+    for s in scenes:
+        for p in s["patches"]:
+            per_split[p["split"]] = per_split.get(p["split"], 0) + 1
+    return {
+        "format_version": FORMAT_VERSION,
+        "data_config": config_to_dict(cfg),
+        "class_names": list(CLASS_NAMES),
+        "ignore_label": IGNORE_LABEL,
+        "split": {"mode": cfg.split_mode, "seed": cfg.seed, "val_fraction": cfg.val_fraction, "patches": per_split},
+        "train_class_counts": counts.tolist(),
+        "class_weights": class_weights(counts).tolist(),
+        "scenes": [{k: v for k, v in s.items() if k != "seconds"} for s in scenes],
+    }
+
+
+def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: int = 1, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Prepare every scene under `src` into `out`; returns a summary. The whole directory appears atomically."""
+    src, out = Path(src), Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: output exists; pass --overwrite to replace it")
+    files = find_scenes(src, cfg.scene_glob)
+    start = time.perf_counter()
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    jobs = [SceneJob(f, partial / "scenes" / scene_name(f), cfg, scene_number(f) in cfg.test_scenes) for f in files]
+    try:
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                scenes = list(tqdm(pool.map(prepare_scene, jobs), total=len(jobs), desc="prepare", unit="scene", disable=not progress))
+        else:
+            scenes = [prepare_scene(j) for j in tqdm(jobs, desc="prepare", unit="scene", disable=not progress)]
+        assign_splits(scenes, cfg)
+        manifest = build_manifest(scenes, cfg)
+        atomic_write_text(partial / "manifest.json", json.dumps(manifest, indent=1))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(partial, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return {
+        "scenes": len(scenes),
+        "points": sum(s["points"] for s in scenes),
+        "patches": manifest["split"]["patches"],
+        "seconds": time.perf_counter() - start,
+        "scene_seconds": {s["name"]: round(s["seconds"], 3) for s in scenes},
+        "class_weights": manifest["class_weights"],
+    }
+
+
+def load_manifest(prepared: str | Path) -> dict[str, Any]:
+    """Read a prepared directory's manifest, checking its format version."""
+    path = Path(prepared) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; run tools/prepare_stpls3d.py first")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {manifest.get('format_version')}, this pointseg reads {FORMAT_VERSION}; prepare again")
+    return manifest
+
+
+__all__ = ["EXCLUDED", "TRAIN", "VAL", "load_manifest", "prepare_dataset", "prepare_scene"]

@@ -1,0 +1,73 @@
+"""PLY point clouds (binary or ASCII) through plyfile: x,y,z, colours and a label field."""
+
+from pathlib import Path
+
+import numpy as np
+from plyfile import PlyData, PlyElement
+
+from pointseg.io.atomic import atomic_path
+from pointseg.io.errors import PointCloudError
+from pointseg.io.scene import Scene
+from pointseg.io.validate import check_coordinates, colours_to_uint8, labels_to_int
+
+# Names a semantic label goes by in the wild (CloudCompare, PDAL, Open3D exports), matched case-insensitively.
+LABEL_FIELD_NAMES: tuple[str, ...] = ("class", "label", "semantic", "scalar_classification", "classification", "scalar_label")
+COLOUR_FIELD_NAMES: tuple[tuple[str, str, str], ...] = (("red", "green", "blue"), ("r", "g", "b"), ("diffuse_red", "diffuse_green", "diffuse_blue"))
+
+
+def _find(names: dict[str, str], candidates: tuple[str, ...]) -> str | None:
+    return next((names[c] for c in candidates if c in names), None)
+
+
+def read_ply(path: str | Path) -> Scene:
+    """Read a PLY point cloud; a label field under any of LABEL_FIELD_NAMES becomes `labels`."""
+    path = Path(path)
+    if not path.is_file():
+        raise PointCloudError(path, "file not found")
+    try:
+        ply = PlyData.read(str(path))
+    except Exception as err:  # plyfile raises several types for malformed headers and bodies
+        raise PointCloudError(path, f"not a readable PLY file ({err})") from None
+    if "vertex" not in ply:
+        raise PointCloudError(path, "no 'vertex' element")
+    vertex = ply["vertex"].data
+    names = {n.lower(): n for n in vertex.dtype.names}
+    if not all(a in names for a in "xyz"):
+        raise PointCloudError(path, f"vertex element lacks x, y, z (has {list(vertex.dtype.names)})")
+    xyz = np.stack([vertex[names[a]].astype(np.float64) for a in "xyz"], axis=1)
+    check_coordinates(path, xyz)
+    colour = next((c for c in COLOUR_FIELD_NAMES if all(n in names for n in c)), None)
+    if colour is None:
+        rgb = np.zeros((len(xyz), 3), np.uint8)
+    else:
+        rgb = colours_to_uint8(path, np.stack([vertex[names[n]] for n in colour], axis=1))
+    label_name = _find(names, LABEL_FIELD_NAMES)
+    if label_name is None:
+        return Scene(path, xyz, rgb)
+    labels, n_out = labels_to_int(path, np.asarray(vertex[label_name]))
+    return Scene(path, xyz, rgb, labels, None, n_out)
+
+
+def write_ply(
+    path: str | Path,
+    xyz: np.ndarray,
+    rgb: np.ndarray,
+    fields: dict[str, np.ndarray] | None = None,
+    comments: list[str] | None = None,
+    binary: bool = True,
+) -> None:
+    """Write vertices with x,y,z (float64), red,green,blue (uint8) and extra per-point `fields`, atomically.
+
+    Binary little-endian by default (opens in CloudCompare and Open3D); ASCII with binary=False.
+    """
+    fields = fields or {}
+    dtype = [("x", "<f8"), ("y", "<f8"), ("z", "<f8"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    dtype += [(name, values.dtype.newbyteorder("<").str) for name, values in fields.items()]
+    vertex = np.empty(len(xyz), dtype=dtype)
+    vertex["x"], vertex["y"], vertex["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    vertex["red"], vertex["green"], vertex["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    for name, values in fields.items():
+        vertex[name] = values
+    data = PlyData([PlyElement.describe(vertex, "vertex")], text=not binary, byte_order="<", comments=comments or [])
+    with atomic_path(path) as tmp:
+        data.write(str(tmp))

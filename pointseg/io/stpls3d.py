@@ -1,0 +1,77 @@
+"""STPLS3D text scenes: comma-separated, no header, x,y,z,r,g,b[,semantic,instance]."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pointseg.constants import IGNORE_LABEL
+from pointseg.io.atomic import atomic_path
+from pointseg.io.errors import PointCloudError
+from pointseg.io.scene import Scene
+from pointseg.io.validate import check_coordinates, colours_to_uint8, first_bad_row, labels_to_int
+
+COLUMNS_UNLABELED = 6  # x, y, z, r, g, b
+COLUMNS_LABELED = 8  # ... semantic, instance
+
+
+def read_stpls3d_txt(path: str | Path) -> Scene:
+    """Read one STPLS3D scene exactly as distributed (e.g. `5_points_GTv3.txt`).
+
+    Raises PointCloudError naming the file for: a missing file, an empty scene, a column count other
+    than 6 or 8, non-numeric or missing values, NaN/inf coordinates, colours outside 0..255.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PointCloudError(path, "file not found")
+    try:
+        # Default dtypes (float coordinates, integer colours and labels) parse fastest; columns are
+        # taken one by one, never stacked into one (N, 8) table.
+        frame = pd.read_csv(path, header=None, engine="c")
+    except pd.errors.EmptyDataError:
+        raise PointCloudError(path, "empty scene: the file holds no points") from None
+    except pd.errors.ParserError as err:
+        raise PointCloudError(path, f"inconsistent number of columns ({err})") from None
+    n_cols = frame.shape[1]
+    if n_cols not in (COLUMNS_UNLABELED, COLUMNS_LABELED):
+        raise PointCloudError(path, f"{n_cols} columns, expected 6 (x,y,z,r,g,b) or 8 (x,y,z,r,g,b,semantic,instance)")
+    if len(frame) == 0:
+        raise PointCloudError(path, "empty scene: the file holds no points")
+    columns = [_numeric_column(path, frame, c) for c in range(n_cols)]
+    xyz = np.stack(columns[:3], axis=1)
+    check_coordinates(path, xyz)
+    for c in range(3, n_cols):
+        if columns[c].dtype.kind == "f" and np.isnan(columns[c]).any():
+            raise PointCloudError(path, f"missing or NaN value in column {c + 1} at line {first_bad_row(np.isnan(columns[c]))}")
+    rgb = colours_to_uint8(path, np.stack(columns[3:6], axis=1))
+    if n_cols == COLUMNS_UNLABELED:
+        return Scene(path, xyz, rgb)
+    labels, n_out = labels_to_int(path, columns[6])
+    return Scene(path, xyz, rgb, labels, columns[7].astype(np.int64), n_out)
+
+
+def _numeric_column(path: Path, frame: pd.DataFrame, c: int) -> np.ndarray:
+    values = frame[c].to_numpy()
+    if values.dtype.kind not in "fiu":
+        bad = pd.to_numeric(frame[c], errors="coerce").isna().to_numpy()
+        line = first_bad_row(bad)
+        raise PointCloudError(path, f"non-numeric value {frame[c].iloc[line - 1]!r} in column {c + 1} at line {line}")
+    return values
+
+
+def write_stpls3d_txt(
+    path: str | Path,
+    xyz: np.ndarray,
+    rgb: np.ndarray,
+    labels: np.ndarray | None = None,
+    instance: np.ndarray | None = None,
+) -> None:
+    """Write a scene in the STPLS3D text format (6 columns, or 8 with labels), atomically."""
+    frame = pd.DataFrame({"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]})
+    for i, c in enumerate("rgb"):
+        frame[c] = rgb[:, i].astype(np.int64)
+    if labels is not None:
+        frame["semantic"] = labels.astype(np.int64)
+        frame["instance"] = (instance if instance is not None else np.full(len(xyz), IGNORE_LABEL)).astype(np.int64)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, header=False, index=False, float_format="%.6f")

@@ -1,0 +1,86 @@
+"""Patches of a prepared directory as a torch Dataset (memory-mapped scene arrays)."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pointseg.config import Config
+from pointseg.data.augment import augment
+from pointseg.data.features import PatchSample, point_features
+from pointseg.data.prepare import load_manifest
+from pointseg.data.tiling import assemble_patch
+from pointseg.data.voxelize import voxelize
+
+_ARRAYS = ("xyz", "rgb", "labels", "order", "tile_offsets", "point_voxel", "voxel_offsets", "voxel_coords", "patch_offsets", "patch_tiles")
+
+
+class PreparedScene:
+    """A prepared scene's arrays, opened lazily with mmap (cheap to pickle into loader workers)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._arrays: dict[str, np.ndarray] | None = None
+
+    def __getstate__(self) -> dict:
+        return {"directory": self.directory, "_arrays": None}
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        if self._arrays is None:
+            missing = [n for n in _ARRAYS if not (self.directory / f"{n}.npy").is_file()]
+            if missing:
+                raise FileNotFoundError(f"{self.directory}: missing {missing}; prepare the data again")
+            self._arrays = {n: np.load(self.directory / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}
+        return self._arrays
+
+    def patch(self, patch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(point indices (n,), voxel coords (V, 3) from 0, inverse (n,)) as prepared."""
+        a = self.arrays
+        tiles = a["patch_tiles"][a["patch_offsets"][patch] : a["patch_offsets"][patch + 1]]
+        positions, coords, inverse = assemble_patch(tiles, a["tile_offsets"], a["point_voxel"], a["voxel_offsets"], a["voxel_coords"])
+        index = a["order"][positions]
+        perm = np.argsort(index)  # ascending rows: sequential reads from the memory map
+        return index[perm].astype(np.int64), coords, inverse[perm]
+
+
+class PatchDataset(torch.utils.data.Dataset):
+    """The patches of one or more splits ('train', 'val', 'test'); with `train=True`, augmented and re-voxelized."""
+
+    def __init__(self, prepared: str | Path, splits: str | tuple[str, ...], cfg: Config, train: bool = False, seed: int = 0):
+        self.root = Path(prepared)
+        self.manifest = load_manifest(self.root)
+        voxel = self.manifest["data_config"]["voxel_size"]
+        if abs(voxel - cfg.data.voxel_size) > 1e-9:
+            raise ValueError(f"{self.root}: prepared at voxel size {voxel} m, but the config asks for {cfg.data.voxel_size} m; prepare again or fix data.voxel_size")
+        splits = (splits,) if isinstance(splits, str) else tuple(splits)
+        self.cfg, self.train, self.seed, self.epoch = cfg, train, seed, 0
+        self.scenes = {s["name"]: PreparedScene(self.root / "scenes" / s["name"]) for s in self.manifest["scenes"]}
+        self.items = [(s["name"], p) for s in self.manifest["scenes"] for p in s["patches"] if p["split"] in splits]
+        if not self.items:
+            raise ValueError(f"{self.root}: no patches in split(s) {list(splits)}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentation draws depend on (seed, epoch, index): reproducible across workers and ranks."""
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> PatchSample:
+        name, patch = self.items[index]
+        scene = self.scenes[name]
+        points, coords, inverse = scene.patch(patch["patch"])
+        a = scene.arrays
+        xyz, rgb = a["xyz"][points], a["rgb"][points]
+        labels = a["labels"][points].astype(np.int64)
+        b = patch["bounds"]
+        centre = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], np.float32)
+        half = self.cfg.data.patch_size / 2
+        if self.train and self.cfg.augment.enabled:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            xyz, rgb = augment(xyz, rgb, centre, self.cfg.augment, rng)
+            vox = voxelize(xyz, self.cfg.data.voxel_size)
+            coords, inverse = vox.coords, vox.inverse
+        feats = point_features(xyz, rgb, centre, half, self.cfg.features)
+        return PatchSample.from_points(coords, inverse, feats, labels, points)

@@ -1,0 +1,63 @@
+"""Confusion matrix -> overall accuracy, per-class IoU, mIoU."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pointseg.constants import CLASS_NAMES, IGNORE_LABEL, NUM_CLASSES
+
+
+def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """(C, C) int64, rows ground truth, columns prediction; points labelled -100 are left out."""
+    gt, pred = np.asarray(gt).ravel(), np.asarray(pred).ravel()
+    keep = gt != IGNORE_LABEL
+    gt, pred = gt[keep].astype(np.int64), pred[keep].astype(np.int64)
+    if gt.size and (gt.min() < 0 or gt.max() >= num_classes or pred.min() < 0 or pred.max() >= num_classes):
+        raise ValueError(f"confusion_matrix: labels outside 0..{num_classes - 1}")
+    return np.bincount(gt * num_classes + pred, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+@dataclass
+class Scores:
+    """oa in [0, 1]; iou (C,) with NaN for a class absent from both ground truth and prediction; miou over the rest."""
+
+    oa: float
+    iou: np.ndarray
+    miou: float
+    points: int
+
+    def as_dict(self) -> dict:
+        return {
+            "oa": self.oa,
+            "miou": self.miou,
+            "points": self.points,
+            "iou": {name: (None if np.isnan(v) else float(v)) for name, v in zip(CLASS_NAMES, self.iou)},
+        }
+
+
+def scores(conf: np.ndarray) -> Scores:
+    """Scores of a confusion matrix. IoU_c = TP / (TP + FP + FN); classes with TP + FP + FN = 0 are NaN
+    and left out of mIoU; a class absent from the ground truth but predicted has IoU 0."""
+    conf = np.asarray(conf, np.float64)
+    tp = np.diag(conf)
+    union = conf.sum(0) + conf.sum(1) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, tp / union, np.nan)
+    total = conf.sum()
+    oa = float(tp.sum() / total) if total else float("nan")
+    miou = float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
+    return Scores(oa, iou, miou, int(total))
+
+
+def format_table(rows: dict[str, Scores]) -> str:
+    """A text table: one column per row key (scene or 'all'), OA, mIoU, then IoU per class, in percent."""
+    names = list(rows)
+    width = max(18, *(len(n) + 2 for n in names))
+    head = f"{'':<18}" + "".join(f"{n:>{width}}" for n in names)
+
+    def line(label: str, values: list[float]) -> str:
+        return f"{label:<18}" + "".join(f"{'-' if np.isnan(v) else f'{100 * v:.2f}':>{width}}" for v in values)
+
+    out = [head, line("OA", [rows[n].oa for n in names]), line("mIoU", [rows[n].miou for n in names])]
+    out += [line(c, [rows[n].iou[i] for n in names]) for i, c in enumerate(CLASS_NAMES)]
+    return "\n".join(out)

@@ -1,0 +1,34 @@
+"""Train the sparse U-Net: python tools/train.py --config X.yaml --data PREPARED --work-dir DIR [--resume].
+
+Several GPUs or nodes: torchrun --nproc_per_node 8 tools/train.py ... (NCCL; gloo on CPU).
+"""
+
+import argparse
+
+import _bootstrap  # noqa: F401
+
+from pointseg.config import load_config
+from pointseg.engine.distributed import cleanup
+from pointseg.engine.trainer import train
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--data", required=True, help="directory written by tools/prepare_stpls3d.py")
+    ap.add_argument("--work-dir", required=True, help="checkpoints (last.pt, best.pt) and metrics.jsonl")
+    ap.add_argument("--resume", action="store_true", help="continue from work-dir/last.pt")
+    ap.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    ap.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    args = ap.parse_args()
+    cfg = load_config(args.config)
+    if args.epochs is not None:
+        cfg.train.epochs = args.epochs
+    try:
+        train(cfg, args.data, args.work_dir, args.resume, args.device)
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()

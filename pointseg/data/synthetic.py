@@ -119,6 +119,7 @@ def make_scene(seed: int, size: float = 500.0, density: float = 9.0, origin: tup
         return max(1, int(rng.poisson(_PER_KM2[kind] * area_km2)))
 
     def place(k: int, margin: float = 2.0) -> np.ndarray:
+        margin = min(margin, size / 4)
         xy = rng.uniform(margin, size - margin, (k, 2))
         return np.c_[xy, terrain(xy[:, 0], xy[:, 1])]
 

@@ -151,7 +151,11 @@ def tile_scene(
     cells = voxel_cells(local_xyz, voxel_size)
     if (cells[:, :2] < 0).any():
         raise ValueError("tile_scene: local coordinates must be >= 0 in x and y (subtract the scene origin)")
-    tx, ty = cells[:, 0] // tile_v, cells[:, 1] // tile_v
+    # Tiles are half-open; a point exactly on the far edge of the extent joins the last tile rather
+    # than opening a new row of patches (only that tile gets the extra voxel column, so voxels stay unique).
+    tile_m = tile_v * voxel_size
+    last = [max(0, math.ceil(float(local_xyz[:, a].max()) / tile_m) - 1) for a in range(2)]
+    tx, ty = np.minimum(cells[:, 0] // tile_v, last[0]), np.minimum(cells[:, 1] // tile_v, last[1])
     grid = make_grid((int(tx.max()) + 1, int(ty.max()) + 1), per_patch, per_stride, tile_v * voxel_size)
     n_tiles = grid.tile_shape[0] * grid.tile_shape[1]
     tile_id = tx * grid.tile_shape[1] + ty

@@ -1,0 +1,41 @@
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+@pytest.fixture(scope="session")
+def demo_scenes(tmp_path_factory):
+    """Three small labelled synthetic scenes (80 m) named like STPLS3D files: 1, 2 train/val, 5 test."""
+    from pointseg.data.synthetic_files import write_synthetic_scenes
+
+    out = tmp_path_factory.mktemp("raw")
+    write_synthetic_scenes(out, [1, 2, 5], size=80.0, density=4.0, seed=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    from pointseg.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "cpu_demo.yaml")
+    cfg.data.voxel_size = 0.25
+    cfg.model.channels = [8, 16, 24]
+    cfg.model.head_hidden = 16
+    cfg.train.batch_size = 2
+    cfg.train.epochs = 1
+    cfg.train.max_steps_per_epoch = 2
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def prepared(demo_scenes, tiny_cfg, tmp_path_factory):
+    from pointseg.data.prepare import prepare_dataset
+
+    out = tmp_path_factory.mktemp("prep") / "prepared"
+    prepare_dataset(demo_scenes, out, tiny_cfg.data, progress=False)
+    return out

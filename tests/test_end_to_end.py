@@ -1,0 +1,36 @@
+import json
+
+import numpy as np
+import open3d as o3d
+from plyfile import PlyData
+
+from pointseg.engine.labeling import evaluate_predictions, label_scenes
+from pointseg.engine.trainer import train
+from pointseg.io import read_stpls3d_txt
+import torch
+
+
+def test_synthetic_scenes_prepare_train_infer_export(prepared, tiny_cfg, demo_scenes, tmp_path):
+    train(tiny_cfg, prepared, tmp_path / "work", device="cpu", progress=False)
+    out = tmp_path / "pred"
+    summary = label_scenes(tmp_path / "work" / "last.pt", demo_scenes / "5_points_GTv3.txt", out, torch.device("cpu"), progress=False)
+    assert summary["scenes"] == 1
+    ply_path = out / "5_points_GTv3_pred.ply"
+    scene = read_stpls3d_txt(demo_scenes / "5_points_GTv3.txt")
+    ply = PlyData.read(str(ply_path))
+    v = ply["vertex"].data
+    assert ply.elements[0].count == len(scene) and not ply.text and ply.byte_order == "<"
+    assert v["x"].dtype == np.float64 and v["class"].dtype == np.uint8 and v["confidence"].dtype == np.float32
+    np.testing.assert_allclose(np.c_[v["x"], v["y"], v["z"]], scene.xyz, atol=1e-9, rtol=0)
+    assert v["class"].max() <= 14 and ((v["confidence"] > 0) & (v["confidence"] <= 1 + 1e-6)).all()
+    assert "class 0 ground" in ply.comments and "class 14 fence" in ply.comments
+    cloud = o3d.io.read_point_cloud(str(ply_path))
+    assert len(cloud.points) == len(scene)
+    np.testing.assert_allclose(np.asarray(cloud.points), scene.xyz, atol=1e-9, rtol=0)
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) >= {"5_points_GTv3", "all"} and 0 <= metrics["all"]["oa"] <= 1
+    assert (out / "metrics.csv").read_text().startswith("scene,points,oa,miou,iou_ground")
+    again = evaluate_predictions(out, demo_scenes)
+    assert json.loads((out / "metrics.json").read_text())["all"]["oa"] == metrics["all"]["oa"]
+    assert "mIoU" in again

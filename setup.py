@@ -1,0 +1,39 @@
+"""pointseg: semantic segmentation of aerial photogrammetry point clouds (STPLS3D) with a sparse 3D U-Net.
+
+The spconv and Open3D wheels come in flavours; pick them without editing code:
+    POINTSEG_SPCONV=spconv-cu126 pip install -e .      # CUDA 12.6 (default: spconv-cu120 2.3.6)
+    POINTSEG_SPCONV=spconv pip install -e .            # CPU-only spconv
+    POINTSEG_SPCONV=none pip install -e .              # you installed spconv yourself
+    POINTSEG_OPEN3D=open3d-cpu pip install -e .        # the lighter CPU wheel (default: open3d)
+"""
+
+import os
+
+from setuptools import find_packages, setup
+
+SPCONV_PINS = {"spconv-cu120": "spconv-cu120==2.3.6"}
+spconv = os.environ.get("POINTSEG_SPCONV", "spconv-cu120")
+open3d = os.environ.get("POINTSEG_OPEN3D", "open3d")
+
+requires = [
+    "torch>=2.1",
+    # cumm-cu120 (spconv-cu120's core) crashes with numpy 2; pandas 3 and plyfile 1.1 need numpy 2.
+    "numpy>=1.24,<2",
+    "pandas>=2.0,<3",
+    "plyfile>=0.9,<1.1",
+    f"{open3d}>=0.17",
+    "tqdm>=4.60",
+    "pyyaml>=6.0",
+]
+if spconv != "none":
+    requires.append(SPCONV_PINS.get(spconv, spconv))
+
+setup(
+    name="pointseg",
+    version="0.1.0",
+    description="Sparse 3D U-Net + ASPP semantic segmentation of aerial photogrammetry point clouds (STPLS3D)",
+    packages=find_packages(include=["pointseg", "pointseg.*"]),
+    python_requires=">=3.9,<3.12",
+    install_requires=requires,
+    extras_require={"test": ["pytest>=7"], "tensorboard": ["tensorboard"]},
+)

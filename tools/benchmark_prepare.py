@@ -1,0 +1,50 @@
+"""Prepare speed against the parsing floor: python tools/benchmark_prepare.py [--scene FILE] [--repeats 5].
+
+Times pandas.read_csv of an STPLS3D scene (the floor) and prepare_scene on the same file (read,
+validate, tile, voxelize, write), interleaved, and reports medians and their ratio. Without --scene
+it writes a 500 m synthetic scene (about 2.3 M points) to runs/bench/ first.
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+import pandas as pd
+
+from pointseg.config import load_config
+from pointseg.data.prepare import SceneJob, prepare_scene
+from pointseg.data.synthetic_files import write_synthetic_scenes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scene", default=None)
+    ap.add_argument("--config", default=None)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    scene = Path(args.scene) if args.scene else Path("runs/bench/1_points_GTv3.txt")
+    if not scene.exists():
+        write_synthetic_scenes(scene.parent, [1])
+    cfg = load_config(args.config).data
+    read_s, prep_s = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            t = time.perf_counter()
+            frame = pd.read_csv(scene, header=None)
+            read_s.append(time.perf_counter() - t)
+            del frame
+            t = time.perf_counter()
+            entry = prepare_scene(SceneJob(scene, Path(tmp) / f"s{i}", cfg, False))
+            prep_s.append(time.perf_counter() - t)
+    r, p = statistics.median(read_s), statistics.median(prep_s)
+    print(f"scene {scene}: {entry['points']:,} points, {len(entry['patches'])} patches of {cfg.patch_size} m at {cfg.train_stride} m stride, voxel {cfg.voxel_size} m")
+    print(f"pandas.read_csv (floor): median {r:.3f} s  {[round(v, 3) for v in read_s]}")
+    print(f"prepare_scene:           median {p:.3f} s  {[round(v, 3) for v in prep_s]}")
+    print(f"ratio prepare / read_csv: {p / r:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -81,10 +81,3 @@ def voxel_mean(values: np.ndarray, inverse: np.ndarray, n_voxels: int) -> np.nda
     sums = np.stack([np.bincount(inverse, weights=values[:, c], minlength=n_voxels) for c in range(values.shape[1])], axis=1)
     return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
 
-
-def gather_rows(array: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """array[index] for a 2-D array, column by column (numpy's 1-D gathers are several times faster)."""
-    out = np.empty((len(index), array.shape[1]), dtype=array.dtype)
-    for j in range(array.shape[1]):
-        out[:, j] = array[:, j][index]
-    return out

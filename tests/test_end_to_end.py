@@ -34,3 +34,15 @@ def test_synthetic_scenes_prepare_train_infer_export(prepared, tiny_cfg, demo_sc
     again = evaluate_predictions(out, demo_scenes)
     assert json.loads((out / "metrics.json").read_text())["all"]["oa"] == metrics["all"]["oa"]
     assert "mIoU" in again
+
+
+def test_evaluate_refuses_predictions_with_invalid_classes(demo_scenes, tmp_path):
+    import pytest
+    from pointseg.io import PointCloudError, write_ply
+
+    scene = read_stpls3d_txt(demo_scenes / "5_points_GTv3.txt")
+    labels = scene.labels.clip(0, 14).astype(np.int16)
+    labels[3] = 20
+    write_ply(tmp_path / "5_points_GTv3_pred.ply", scene.xyz, scene.rgb, {"class": labels})
+    with pytest.raises(PointCloudError, match="5_points_GTv3_pred.ply: 1 points with a 'class' outside 0..14"):
+        evaluate_predictions(tmp_path, demo_scenes)

@@ -58,3 +58,27 @@ def test_two_process_gloo_run(prepared, tiny_cfg, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     ckpt = load_checkpoint(tmp_path / "w" / "last.pt")
     assert ckpt["step"] == 2 and torch.isfinite(torch.tensor(ckpt["record"]["loss"]))
+
+
+def test_augmentation_changes_between_epochs_with_loader_workers(prepared, tiny_cfg):
+    from pointseg.data.dataset import PatchDataset
+    from pointseg.engine.distributed import DistInfo
+    from pointseg.engine.trainer import make_loader
+
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg.train.num_workers = 1
+    ds = PatchDataset(prepared, "train", cfg, train=True)
+    loader = make_loader(ds, 1, cfg, DistInfo(0, 1, 0, torch.device("cpu")), train=True)
+    seen = []
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        seen.append({int(b.point_index[0][0]): float(b.feats.sum()) for b in loader})
+    common = set(seen[0]) & set(seen[1])
+    assert common and all(seen[0][k] != seen[1][k] for k in common)
+
+
+def test_evaluation_shards_cover_every_patch_once():
+    from pointseg.engine.trainer import ShardSampler
+
+    shards = [list(ShardSampler(11, r, 3)) for r in range(3)]
+    assert sorted(sum(shards, [])) == list(range(11))

@@ -54,10 +54,6 @@ def _counts(rng: np.random.Generator, area: np.ndarray, density: float, minimum:
     return np.maximum(rng.poisson(area * density), minimum)
 
 
-def _repeat(n: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
-    return [np.repeat(a, n, axis=0) for a in arrays]
-
-
 def _rotate(dx: np.ndarray, dy: np.ndarray, yaw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     c, s = np.cos(yaw), np.sin(yaw)
     return c * dx - s * dy, s * dx + c * dy

@@ -38,12 +38,6 @@ class PatchGrid:
         tj = np.arange(j * self.tiles_per_stride, j * self.tiles_per_stride + self.tiles_per_patch)
         return (ti[:, None] * self.tile_shape[1] + tj[None, :]).ravel()
 
-    def bounds(self, patch_id: int) -> tuple[float, float, float, float]:
-        """(xmin, ymin, xmax, ymax) in local metres of the nominal square of a patch."""
-        i, j = divmod(int(patch_id), self.shape[1])
-        step, side = self.tiles_per_stride * self.tile, self.tiles_per_patch * self.tile
-        return (i * step, j * step, i * step + side, j * step + side)
-
 
 def tile_units(size: float, stride: float, voxel_size: float) -> tuple[int, int, int]:
     """(voxels per tile, tiles per patch, tiles per stride); raises unless all are whole numbers."""
@@ -76,7 +70,6 @@ class TiledScene:
     """
 
     grid: PatchGrid
-    voxel_size: float
     order: np.ndarray
     tile_offsets: np.ndarray
     point_voxel: np.ndarray
@@ -190,7 +183,7 @@ def tile_scene(
     patch_offsets = np.zeros(len(kept) + 1, np.int64)
     np.cumsum([len(t) for t in kept], out=patch_offsets[1:])
     return TiledScene(
-        grid, voxel_size, order, tile_offsets, point_voxel, voxel_offsets, voxel_coords,
+        grid, order, tile_offsets, point_voxel, voxel_offsets, voxel_coords,
         patch_offsets, np.concatenate(kept).astype(np.int64), patch_ids.astype(np.int64), tile_id,
     )
 

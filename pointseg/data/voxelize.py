@@ -28,7 +28,10 @@ class Voxels:
 
 def voxel_cells(xyz: np.ndarray, voxel_size: float) -> np.ndarray:
     """Integer cell of each point, floor(xyz / voxel_size): (N, 3) int64."""
-    return np.floor(np.asarray(xyz, dtype=np.float64) / voxel_size).astype(np.int64)
+    cells = np.empty((len(xyz), 3), np.int64)
+    for a in range(3):  # column by column: 1-D ufuncs are several times faster on (N, 3) arrays
+        cells[:, a] = np.floor(np.asarray(xyz[:, a], dtype=np.float64) / voxel_size)
+    return cells
 
 
 def pack_cells(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -78,6 +78,7 @@ def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path) -> str:
             raise PointCloudError(pred_path, f"{len(pred)} points, but the ground truth {gt.path.name} has {len(gt)}")
         if not np.allclose(pred.xyz, gt.xyz, atol=1e-6):
             raise PointCloudError(pred_path, f"coordinates differ from {gt.path.name}: points are in another order or another scene")
-        pred_labels = np.where(pred.labels < 0, 0, pred.labels) % NUM_CLASSES
-        confusions[name] = confusion_matrix(gt.labels, pred_labels)
+        if (pred.labels < 0).any():
+            raise PointCloudError(pred_path, f"{int((pred.labels < 0).sum())} points with a 'class' outside 0..{NUM_CLASSES - 1}")
+        confusions[name] = confusion_matrix(gt.labels, pred.labels)
     return write_metrics(pred_dir, confusions)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
 from tqdm import tqdm
 
 from pointseg.config import Config, config_to_dict
@@ -47,18 +47,36 @@ def resolve_class_weights(cfg: Config, manifest: dict[str, Any]) -> torch.Tensor
     raise ValueError(f"loss.class_weights: expected 'manifest', 'none' or {NUM_CLASSES} numbers, got {cw!r}")
 
 
-def make_loader(ds: PatchDataset, batch: int, cfg: Config, dist_info: DistInfo, shuffle: bool) -> DataLoader:
-    if dist_info.distributed:
-        sampler = DistributedSampler(ds, dist_info.world_size, dist_info.rank, shuffle=shuffle, seed=cfg.train.seed)
-    elif shuffle:
+class ShardSampler(Sampler[int]):
+    """Rank r of w takes indices r, r + w, ...: every sample exactly once over all ranks (no padding,
+    unlike DistributedSampler, so validation counts no point twice)."""
+
+    def __init__(self, n: int, rank: int, world: int):
+        self.indices = list(range(rank, n, world))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def make_loader(ds: PatchDataset, batch: int, cfg: Config, dist_info: DistInfo, train: bool) -> DataLoader:
+    """Training: shuffled (per rank when distributed); evaluation: each patch once over all ranks."""
+    if train and dist_info.distributed:
+        sampler = DistributedSampler(ds, dist_info.world_size, dist_info.rank, shuffle=True, seed=cfg.train.seed)
+    elif train:
         sampler = RandomSampler(ds, generator=torch.Generator().manual_seed(cfg.train.seed))
+    elif dist_info.distributed:
+        sampler = ShardSampler(len(ds), dist_info.rank, dist_info.world_size)
     else:
         sampler = SequentialSampler(ds)
     workers = cfg.train.num_workers
     return DataLoader(
         ds, batch_size=batch, sampler=sampler, collate_fn=collate, num_workers=workers,
-        pin_memory=dist_info.device.type == "cuda", persistent_workers=workers > 0, drop_last=shuffle and len(ds) >= batch,
-        prefetch_factor=4 if workers > 0 else None,
+        pin_memory=dist_info.device.type == "cuda", drop_last=train and len(ds) >= batch,
+        # training workers are started anew each epoch so they see the dataset's new epoch (augmentation draws)
+        persistent_workers=workers > 0 and not train, prefetch_factor=4 if workers > 0 else None,
     )
 
 
@@ -121,8 +139,8 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
 
     train_ds = PatchDataset(data_dir, "train", cfg, train=True, seed=cfg.train.seed)
     val_ds = PatchDataset(data_dir, "val", cfg, train=False)
-    train_loader = make_loader(train_ds, per_rank, cfg, dist_info, shuffle=True)
-    val_loader = make_loader(val_ds, per_rank, cfg, dist_info, shuffle=False)
+    train_loader = make_loader(train_ds, per_rank, cfg, dist_info, train=True)
+    val_loader = make_loader(val_ds, per_rank, cfg, dist_info, train=False)
     criterion = build_loss(cfg.loss, resolve_class_weights(cfg, train_ds.manifest))
 
     model = build_model(cfg)
@@ -163,7 +181,7 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
     if dist_info.is_main:
         (work_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=1))
         if cfg.model.aspp:
-            sample = train_ds[0]
+            sample = val_ds[0]
             report = aspp_neighbour_report(sample.voxel_coords, len(cfg.model.channels) - 1, cfg.model.aspp_dilations)
             log.info("ASPP bridge: mean active neighbours (of 26) per bridge voxel by dilation: %s",
                      ", ".join(f"d={d}: {v:.2f}" for d, v in report.items()))

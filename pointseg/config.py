@@ -96,7 +96,8 @@ class TrainConfig:
 @dataclass
 class InferConfig:
     stride: float = 25.0
-    batch_size: int = 8  # patches per forward pass
+    batch_size: int = 8  # patches per forward pass on a GPU
+    cpu_batch_size: int = 1  # on CPU spconv gains nothing from batching, and each patch costs ~250 MiB in flight
     edge_weight: float = 0.05  # vote weight of a point at a patch corner; 1 at the centre
 
 

@@ -40,6 +40,7 @@ def label_scenes(ckpt: str | Path, inputs: str | Path, out: str | Path, device: 
                  batch_size: int | None = None, colorize: bool = False, progress: bool = True) -> dict:
     """Write <scene>_pred.ply for each input; where ground truth exists, metrics.json/.csv. Returns a summary."""
     predict, cfg = load_predictor(ckpt, device)
+    batch_size = batch_size or (cfg.infer.batch_size if device.type == "cuda" else cfg.infer.cpu_batch_size)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     confusions, timings = {}, {}

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_train_then_resume_continues_step_and_optimizer(prepared, tiny_cfg, tmp_path):
     cfg = copy.deepcopy(tiny_cfg)
     record = train(cfg, prepared, tmp_path, device="cpu", progress=False)
-    assert record["step"] == 2 and "val_miou" in record
+    assert record["step"] == 2 and "val_miou" in record and "loss_wdice" in record
     first = load_checkpoint(tmp_path / "last.pt")
     assert first["epoch"] == 0 and first["step"] == 2
     cfg.train.epochs = 2

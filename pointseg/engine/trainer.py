@@ -194,6 +194,7 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
         model.train()
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not (progress and dist_info.is_main), leave=False)
         loss_sum, n_steps, voxels, t0 = 0.0, 0, 0, time.perf_counter()
+        part_sums: dict[str, torch.Tensor] = {}
         for i, batch in enumerate(train_loader):
             if i >= steps_per_epoch:
                 break
@@ -212,6 +213,8 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
             step += 1
             n_steps += 1
             loss_sum += float(loss.detach())
+            for name, value in criterion.parts.items():
+                part_sums[name] = part_sums.get(name, 0) + value
             voxels += batch.n_voxels
             rate = voxels * dist_info.world_size / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix(loss=f"{loss_sum / n_steps:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", vox_s=f"{rate:.3g}")
@@ -220,6 +223,7 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
         seconds = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "step": step, "loss": loss_sum / max(n_steps, 1), "lr": scheduler.get_last_lr()[0],
                   "seconds": seconds, "voxels_per_s": voxels * dist_info.world_size / max(seconds, 1e-9)}
+        record.update({f"loss_{name}": float(total) / max(n_steps, 1) for name, total in part_sums.items()})
         if (epoch + 1) % cfg.train.val_every == 0 or epoch + 1 == cfg.train.epochs:
             s = scores(evaluate(model, val_loader, dist_info.device))
             record.update(val_oa=s.oa, val_miou=s.miou)

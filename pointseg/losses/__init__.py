@@ -36,20 +36,20 @@ LOSSES: dict[str, type[nn.Module]] = {
 
 
 class CompoundLoss(nn.Module):
-    """sum_k weight_k * loss_k(logits, labels); `parts` keeps the last value of each term for logging."""
+    """sum_k weight_k * loss_k(logits, labels); `parts` keeps each term's last value (detached, on its device)."""
 
     def __init__(self, terms: list[tuple[str, float, nn.Module]]):
         super().__init__()
         self.names = [n for n, _, _ in terms]
         self.weights = [w for _, w, _ in terms]
         self.losses = nn.ModuleList(m for _, _, m in terms)
-        self.parts: dict[str, float] = {}
+        self.parts: dict[str, torch.Tensor] = {}
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         total = logits.new_zeros((), dtype=torch.float32)
         for name, weight, loss in zip(self.names, self.weights, self.losses):
             value = loss(logits.float(), labels)
-            self.parts[name] = float(value.detach())
+            self.parts[name] = value.detach()  # no host sync on the training hot path
             total = total + weight * value
         return total
 

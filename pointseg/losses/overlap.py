@@ -97,8 +97,8 @@ class TopKDice(nn.Module):
         p, g = probs_and_onehot(logits, labels)
         if len(p) == 0:
             return logits.sum() * 0.0
-        gen = torch.Generator().manual_seed(0)
-        noise = (torch.rand(p.shape, generator=gen) * self.perturbation).to(p.device)
+        gen = torch.Generator(device=p.device).manual_seed(0)  # the same perturbation at every call
+        noise = torch.rand(p.shape, generator=gen, device=p.device) * self.perturbation
         score = (p * g).detach() + noise
         score = torch.where(g > 0, score, torch.full_like(score, float("inf")))  # background never kept
         n_fg = g.sum(0)

@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,8 +63,10 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
     """Read, validate, tile and voxelize one scene; write its arrays; return its manifest entry."""
     start = time.perf_counter()
     path, cfg = job.path, job.data
-    digest = file_sha256(path)
-    scene = read_stpls3d_txt(path)
+    with ThreadPoolExecutor(max_workers=1) as hasher:  # hashlib releases the GIL: hashing overlaps parsing
+        digest = hasher.submit(file_sha256, path)
+        scene = read_stpls3d_txt(path)
+        digest = digest.result()
     if scene.labels is None:
         raise PointCloudError(path, "no semantic labels (6 columns); prepare needs labelled scenes with 8 columns")
     stride = cfg.test_stride if job.is_test else cfg.train_stride

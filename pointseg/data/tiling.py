@@ -157,7 +157,7 @@ def tile_scene(
     counts = np.bincount(tile_id, minlength=n_tiles)
     tile_offsets = np.zeros(n_tiles + 1, np.int64)
     np.cumsum(counts, out=tile_offsets[1:])
-    keys, offset, dims = pack_cells(cells)
+    keys, offset, bits = pack_cells(cells)
     sorted_keys = keys[order]
 
     # Hash each tile's keys on its own: small tables stay in cache (hashing all at once is 3x slower).
@@ -172,7 +172,7 @@ def tile_scene(
         voxel_counts[t] = len(unique_keys)
     voxel_offsets = np.zeros(n_tiles + 1, np.int64)
     np.cumsum(voxel_counts, out=voxel_offsets[1:])
-    voxel_coords = unpack_keys(np.concatenate(key_parts), dims) + offset.astype(np.int32)
+    voxel_coords = unpack_keys(np.concatenate(key_parts), bits) + offset.astype(np.int32)
 
     patch_tiles = [grid.patch_tiles(p) for p in range(grid.n_patches)]
     sizes = np.array([counts[t].sum() for t in patch_tiles])

@@ -5,9 +5,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-_MAX_KEY = 2**62
-
-
 @dataclass
 class Voxels:
     """A voxelization of N points into V occupied cells.
@@ -35,24 +32,30 @@ def voxel_cells(xyz: np.ndarray, voxel_size: float) -> np.ndarray:
 
 
 def pack_cells(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pack integer cells (N, 3) into one int64 key each: (keys, offset (3,), dims (3,)), a perfect hash."""
+    """Pack integer cells (N, 3) into one int64 key each, a perfect hash: (keys, offset (3,), bits (3,)).
+
+    Each axis gets a bit field wide enough for its extent, so packing and unpacking are shifts and masks
+    (several times faster than multiplying and dividing by the extents).
+    """
     if len(cells) == 0:
         raise ValueError("voxelize: no points")
     offset = np.array([cells[:, a].min() for a in range(3)])  # 1-D reductions: faster than axis=0
-    dims = np.array([cells[:, a].max() for a in range(3)]) - offset + 1
-    if float(dims[0]) * float(dims[1]) * float(dims[2]) >= _MAX_KEY:
-        raise ValueError(f"voxelize: grid of {dims.tolist()} cells too large to hash; use a larger voxel size or smaller patches")
-    keys = ((cells[:, 0] - offset[0]) * dims[1] + (cells[:, 1] - offset[1])) * dims[2] + (cells[:, 2] - offset[2])
-    return keys, offset, dims
+    extent = np.array([cells[:, a].max() for a in range(3)]) - offset + 1
+    bits = np.array([max(1, int(e - 1).bit_length()) for e in extent])
+    if bits.sum() > 62:
+        raise ValueError(f"voxelize: grid of {extent.tolist()} cells too large to hash; use a larger voxel size or smaller patches")
+    keys = (cells[:, 0] - offset[0]) << int(bits[1] + bits[2])
+    keys |= (cells[:, 1] - offset[1]) << int(bits[2])
+    keys |= cells[:, 2] - offset[2]
+    return keys, offset, bits
 
 
-def unpack_keys(keys: np.ndarray, dims: np.ndarray) -> np.ndarray:
+def unpack_keys(keys: np.ndarray, bits: np.ndarray) -> np.ndarray:
     """Inverse of pack_cells (without the offset): keys (V,) -> cells (V, 3) int32."""
     coords = np.empty((len(keys), 3), dtype=np.int32)
-    coords[:, 2] = keys % dims[2]
-    rest = keys // dims[2]
-    coords[:, 1] = rest % dims[1]
-    coords[:, 0] = rest // dims[1]
+    coords[:, 2] = keys & ((1 << int(bits[2])) - 1)
+    coords[:, 1] = (keys >> int(bits[2])) & ((1 << int(bits[1])) - 1)
+    coords[:, 0] = keys >> int(bits[1] + bits[2])
     return coords
 
 
@@ -67,10 +70,10 @@ def hash_voxels(cells: np.ndarray) -> Voxels:
 
     Voxels come in order of their first point, so the result is deterministic.
     """
-    keys, offset, dims = pack_cells(cells)
+    keys, offset, bits = pack_cells(cells)
     inverse, unique_keys = hash_keys(keys)
     counts = np.bincount(inverse, minlength=len(unique_keys))
-    return Voxels(unpack_keys(unique_keys, dims), inverse, counts, offset)
+    return Voxels(unpack_keys(unique_keys, bits), inverse, counts, offset)
 
 
 def voxelize(xyz: np.ndarray, voxel_size: float) -> Voxels:

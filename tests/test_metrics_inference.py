@@ -74,3 +74,37 @@ def test_weighted_vote_prefers_the_patch_whose_centre_is_nearer():
     # x=30: weights 0.8 (centre 25) vs 0.2 (centre 50) -> class 1; x=45: 0.2 vs 0.8 -> class 2
     assert labels[2] == 1 and labels[3] == 2
     assert vote_weights(np.array([[30.0, 25.0]]), (0, 0, 50, 50), 0.05)[0] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("stride, rgb_range", [(25, "unit"), (20, "symmetric")])
+def test_device_batches_equal_the_training_path_features(stride, rgb_range):
+    """PatchBatcher (torch, inference) == assemble_patch + point_features + voxel_mean + collate (numpy, training)."""
+    from pointseg.data.features import PatchSample, collate, point_features
+    from pointseg.data.tiling import tile_scene
+    from pointseg.engine.patch_batches import PatchBatcher
+
+    cfg = Config()
+    cfg.data.voxel_size, cfg.features.rgb_range = 0.5, rgb_range
+    s = scene(140, 90, n=4000, seed=3)
+    keep = ~((s.xyz[:, 0] - s.xyz[:, 0].min() > 60) & (s.xyz[:, 1] - s.xyz[:, 1].min() < 40))  # empty tiles
+    s = Scene("l.txt", s.xyz[keep], s.rgb[keep], s.labels[keep])
+    local = (s.xyz - s.origin).astype(np.float32)
+    tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep")
+    batcher = PatchBatcher(tiled, local, s.rgb, cfg, torch.device("cpu"))
+    patches = list(range(tiled.n_patches))[1::2]
+    samples, weights = [], []
+    for p in patches:
+        points, coords, inverse = tiled.patch(p)
+        bounds = tiled.patch_bounds(p)
+        centre = np.array([(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2], np.float32)
+        feats = point_features(local[points], s.rgb[points], centre, cfg.data.patch_size / 2, cfg.features)
+        samples.append(PatchSample.from_points(coords, inverse, feats, np.zeros(len(points), np.int64), points))
+        weights.append(vote_weights(local[points], bounds, cfg.infer.edge_weight))
+    expected = collate(samples)
+    batch, index, w = batcher.batch(patches)
+    np.testing.assert_array_equal(batch.coords.numpy(), expected.coords.numpy())
+    np.testing.assert_array_equal(batch.inverse.numpy(), expected.inverse.numpy())
+    np.testing.assert_allclose(batch.feats.numpy(), expected.feats.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(index.numpy(), np.concatenate(expected.point_index))
+    np.testing.assert_allclose(w.numpy(), np.concatenate(weights), rtol=1e-5, atol=1e-6)
+    assert batch.spatial_shape == expected.spatial_shape and batch.points_per_sample == expected.points_per_sample

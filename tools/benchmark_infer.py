@@ -1,7 +1,7 @@
 """Whole-scene inference speed and memory: python tools/benchmark_infer.py [--ckpt CKPT | --config X.yaml] [--scene FILE].
 
 Reports, for one scene: the time to read it, the model's forward passes over all its patches alone
-(the floor: batches are built untimed, one at a time), end to end (read, tile, voxelize, forward,
+(the floor: each batch is built untimed, then its forward pass is timed), end to end (read, tile, voxelize, forward,
 stitch), and peak host memory of the end-to-end pass (whole process, and above what the process held
 before reading the scene). With --config and no --ckpt the model has random weights (speed only).
 """
@@ -15,12 +15,13 @@ import _bootstrap  # noqa: F401
 import torch
 
 from pointseg.config import load_config
-from pointseg.data.features import collate
+from pointseg.data.synthetic import make_scene
 from pointseg.data.synthetic_files import write_synthetic_scenes
 from pointseg.data.tiling import tile_scene
 from pointseg.engine.distributed import pick_device
-from pointseg.engine.inference import load_predictor, patch_samples, predict_scene
-from pointseg.io import read_scene
+from pointseg.engine.inference import load_predictor, predict_scene
+from pointseg.engine.patch_batches import PatchBatcher
+from pointseg.io import Scene, read_scene
 from pointseg.models import build_model
 from pointseg.models.spconv_ops import place_model
 
@@ -30,9 +31,10 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def rss_mib() -> float:
+def rss_mib(kind: str = "VmRSS") -> float:
+    """Resident memory of this process: VmRSS (all), RssAnon (heap, arrays) or RssFile (mapped library files)."""
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+        return next(int(line.split()[1]) for line in f if line.startswith(kind + ":")) / 1024
 
 
 def peak_mib() -> float:
@@ -49,6 +51,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None, help="patches per forward (default: infer.batch_size on GPU, infer.cpu_batch_size on CPU)")
     args = ap.parse_args()
     device = pick_device(args.device)
+    rss = {"python, torch and spconv imported": rss_mib()}
+    if device.type == "cuda":
+        torch.zeros(1, device=device)
+        rss["CUDA context"] = rss_mib()
     scene_path = Path(args.scene) if args.scene else Path(f"runs/bench/infer_{int(args.size)}/5_points_GTv3.txt")
     if not scene_path.exists():
         write_synthetic_scenes(scene_path.parent, [5], size=args.size)
@@ -62,44 +68,45 @@ def main() -> None:
         def predict(batch):
             return torch.softmax(model(batch.to(device)).float(), dim=1)
 
+    rss["model on the device"] = rss_mib()
     bs = args.batch_size or (cfg.infer.batch_size if device.type == "cuda" else cfg.infer.cpu_batch_size)
-    if device.type == "cuda":  # spconv tunes its kernels on new shapes: warm up on a small scene
-        warm = read_scene(scene_path)
-        n = min(len(warm), 200_000)
-        warm.xyz, warm.rgb, warm.labels = warm.xyz[:n], warm.rgb[:n], None
-        predict_scene(warm, predict, cfg, batch_size=bs)
-        del warm
+    if device.type == "cuda":  # spconv tunes its kernels on new shapes: warm up on a small synthetic scene
+        s = make_scene(1, 100.0)
+        predict_scene(Scene("warm-up", s.xyz, s.rgb, None), predict, cfg, batch_size=bs, device=device)
+        del s
+        rss["after a warm-up scene"] = rss_mib()
 
-    base = rss_mib()
+    base, base_file, base_anon = rss_mib(), rss_mib("RssFile"), rss_mib("RssAnon")
     sync(device)
     t = time.perf_counter()
     scene = read_scene(scene_path)
     read_s = time.perf_counter() - t
-    predict_scene(scene, predict, cfg, batch_size=bs)
+    predict_scene(scene, predict, cfg, batch_size=bs, device=device)
     sync(device)
     e2e_s = time.perf_counter() - t
     peak = peak_mib()
 
     local = (scene.xyz - scene.origin).astype("float32")
     tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, cfg.infer.stride, 0, "keep")
-    forward_s, pending = 0.0, []
-    items = patch_samples(tiled, local, scene.rgb, cfg)
-    for i in range(tiled.n_patches):
-        pending.append(next(items)[0])
-        if len(pending) == bs or i == tiled.n_patches - 1:
-            batch = collate(pending)
-            pending = []
-            sync(device)
-            t = time.perf_counter()
-            predict(batch)
-            sync(device)
-            forward_s += time.perf_counter() - t
+    batcher = PatchBatcher(tiled, local, scene.rgb, cfg, device)
+    forward_s = 0.0
+    for first in range(0, tiled.n_patches, bs):
+        batch, _, _ = batcher.batch(list(range(first, min(first + bs, tiled.n_patches))))
+        sync(device)
+        t = time.perf_counter()
+        predict(batch)
+        sync(device)
+        forward_s += time.perf_counter() - t
     n = len(scene)
+    print("host memory before reading the scene: " + "; ".join(f"{k} {v:.0f} MiB" for k, v in rss.items())
+          + f" (of which {base_file:.0f} MiB mapped files: libraries; {base_anon:.0f} MiB anonymous)")
     print(f"scene {scene_path}: {n:,} points, {tiled.n_patches} patches (stride {cfg.infer.stride} m), device {device}, {bs} patches per forward")
     print(f"read {read_s:.2f} s; forward over all patches {forward_s:.2f} s; end to end (read + predict) {e2e_s:.2f} s")
     print(f"end to end / (read + forward) = {e2e_s / (read_s + forward_s):.2f}")
     print(f"peak host memory {peak:.0f} MiB = {peak * 2**20 / n:.0f} bytes per input point (whole process); "
           f"{(peak - base) * 2**20 / n:.0f} bytes per point above the {base:.0f} MiB held before reading the scene")
+    if device.type == "cuda":
+        print(f"peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB allocated, {torch.cuda.max_memory_reserved(device) / 2**30:.2f} GiB reserved")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def label_scenes(ckpt: str | Path, inputs: str | Path, out: str | Path, device: 
     for path in tqdm(list_scenes(inputs), desc="scenes", unit="scene", disable=not progress):
         t0 = time.perf_counter()
         scene = read_scene(path)
-        labels, confidence = predict_scene(scene, predict, cfg, stride, batch_size, progress)
+        labels, confidence = predict_scene(scene, predict, cfg, stride, batch_size, progress, device)
         rgb = CLASS_PALETTE[labels] if colorize else scene.rgb
         write_ply(out / f"{scene.name}{PRED_SUFFIX}", scene.xyz, rgb, {"class": labels, "confidence": confidence}, ply_comments())
         if scene.labels is not None:

@@ -69,6 +69,7 @@ def test_augmentation_changes_between_epochs_with_loader_workers(prepared, tiny_
     cfg.train.num_workers = 1
     ds = PatchDataset(prepared, "train", cfg, train=True)
     loader = make_loader(ds, 1, cfg, DistInfo(0, 1, 0, torch.device("cpu")), train=True)
+    assert loader.persistent_workers  # the same worker process serves both epochs
     seen = []
     for epoch in range(2):
         ds.set_epoch(epoch)

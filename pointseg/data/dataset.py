@@ -54,7 +54,9 @@ class PatchDataset(torch.utils.data.Dataset):
         if abs(voxel - cfg.data.voxel_size) > 1e-9:
             raise ValueError(f"{self.root}: prepared at voxel size {voxel} m, but the config asks for {cfg.data.voxel_size} m; prepare again or fix data.voxel_size")
         splits = (splits,) if isinstance(splits, str) else tuple(splits)
-        self.cfg, self.train, self.seed, self.epoch = cfg, train, seed, 0
+        self.cfg, self.train, self.seed = cfg, train, seed
+        # in shared memory, so persistent loader workers see set_epoch() without being restarted
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self.scenes = {s["name"]: PreparedScene(self.root / "scenes" / s["name"]) for s in self.manifest["scenes"]}
         self.items = [(s["name"], p) for s in self.manifest["scenes"] for p in s["patches"] if p["split"] in splits]
         if not self.items:
@@ -63,9 +65,14 @@ class PatchDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
     def set_epoch(self, epoch: int) -> None:
-        """Augmentation draws depend on (seed, epoch, index): reproducible across workers and ranks."""
-        self.epoch = epoch
+        """Augmentation draws depend on (seed, epoch, index): reproducible across workers and ranks.
+        Call it before iterating the epoch's loader."""
+        self._epoch.fill_(epoch)
 
     def __getitem__(self, index: int) -> PatchSample:
         name, patch = self.items[index]

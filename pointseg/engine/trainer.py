@@ -75,8 +75,8 @@ def make_loader(ds: PatchDataset, batch: int, cfg: Config, dist_info: DistInfo, 
     return DataLoader(
         ds, batch_size=batch, sampler=sampler, collate_fn=collate, num_workers=workers,
         pin_memory=dist_info.device.type == "cuda", drop_last=train and len(ds) >= batch,
-        # training workers are started anew each epoch so they see the dataset's new epoch (augmentation draws)
-        persistent_workers=workers > 0 and not train, prefetch_factor=4 if workers > 0 else None,
+        # persistent: the dataset's epoch (augmentation draws) reaches the workers through shared memory
+        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
     )
 
 
@@ -85,6 +85,23 @@ def autocast(cfg: Config, device: torch.device):
     enabled = device.type == "cuda" and cfg.train.amp in ("fp16", "bf16")
     dtype = torch.bfloat16 if cfg.train.amp == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype, enabled=enabled)
+
+
+def train_step(model: torch.nn.Module, criterion: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+               batch: Batch, cfg: Config, device: torch.device) -> torch.Tensor:
+    """One optimizer step on a batch already on `device` (forward under autocast, loss in fp32); the detached loss."""
+    with autocast(cfg, device):
+        logits = model(batch)
+    loss = criterion(logits.float(), batch.labels)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if cfg.train.grad_clip > 0:
+        scaler.unscale_(optimizer)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach()
 
 
 @torch.no_grad()
@@ -193,35 +210,27 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
             train_loader.sampler.set_epoch(epoch)
         model.train()
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not (progress and dist_info.is_main), leave=False)
-        loss_sum, n_steps, voxels, t0 = 0.0, 0, 0, time.perf_counter()
+        loss_sum, n_steps, voxels, t0 = torch.zeros((), device=dist_info.device), 0, 0, time.perf_counter()
         part_sums: dict[str, torch.Tensor] = {}
         for i, batch in enumerate(train_loader):
             if i >= steps_per_epoch:
                 break
             batch: Batch = batch.to(dist_info.device)
-            with autocast(cfg, dist_info.device):
-                logits = model(batch)
-            loss = criterion(logits.float(), batch.labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.train.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(core.parameters(), cfg.train.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            loss = train_step(model, criterion, optimizer, scaler, batch, cfg, dist_info.device)
             scheduler.step()
             step += 1
             n_steps += 1
-            loss_sum += float(loss.detach())
+            loss_sum = loss_sum + loss  # a device tensor: no host sync per step
             for name, value in criterion.parts.items():
                 part_sums[name] = part_sums.get(name, 0) + value
             voxels += batch.n_voxels
-            rate = voxels * dist_info.world_size / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix(loss=f"{loss_sum / n_steps:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", vox_s=f"{rate:.3g}")
+            if not bar.disable and (n_steps % 10 == 1 or n_steps == steps_per_epoch):
+                rate = voxels * dist_info.world_size / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{float(loss_sum) / n_steps:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", vox_s=f"{rate:.3g}")
             bar.update()
         bar.close()
         seconds = time.perf_counter() - t0
-        record = {"epoch": epoch + 1, "step": step, "loss": loss_sum / max(n_steps, 1), "lr": scheduler.get_last_lr()[0],
+        record = {"epoch": epoch + 1, "step": step, "loss": float(loss_sum) / max(n_steps, 1), "lr": scheduler.get_last_lr()[0],
                   "seconds": seconds, "voxels_per_s": voxels * dist_info.world_size / max(seconds, 1e-9)}
         record.update({f"loss_{name}": float(total) / max(n_steps, 1) for name, total in part_sums.items()})
         if (epoch + 1) % cfg.train.val_every == 0 or epoch + 1 == cfg.train.epochs:

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install.sh
-PYTHONWARNINGS=ignore .venv/bin/python -m pytest -q tests "$@"
+POINTSEG_REQUIRE_OPEN3D=1 PYTHONWARNINGS=ignore .venv/bin/python -m pytest -q tests "$@"

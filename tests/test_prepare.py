@@ -32,6 +32,13 @@ def test_test_scene_points_each_land_in_exactly_one_patch(prepared, tiny_cfg, de
     assert sorted(idx) == list(range(n))
 
 
+def test_training_patches_take_the_same_points_as_the_prepared_patches(prepared, tiny_cfg):
+    ds = PatchDataset(prepared, ("train", "val"), tiny_cfg)
+    for name, patch in ds.items:
+        scene = ds.scenes[name]
+        np.testing.assert_array_equal(scene.patch_points(patch["patch"]), scene.patch(patch["patch"])[0])
+
+
 def test_prepared_patch_voxels_match_voxelize_of_its_points(prepared, tiny_cfg, demo_scenes):
     from pointseg.data.voxelize import voxelize
 

@@ -19,7 +19,7 @@ from pointseg.data.synthetic import make_scene
 from pointseg.data.synthetic_files import write_synthetic_scenes
 from pointseg.data.tiling import tile_scene
 from pointseg.engine.distributed import pick_device
-from pointseg.engine.inference import load_predictor, predict_scene
+from pointseg.engine.inference import default_batch_size, load_predictor, predict_scene
 from pointseg.engine.patch_batches import PatchBatcher
 from pointseg.io import Scene, read_scene
 from pointseg.models import build_model
@@ -69,7 +69,7 @@ def main() -> None:
             return torch.softmax(model(batch.to(device)).float(), dim=1)
 
     rss["model on the device"] = rss_mib()
-    bs = args.batch_size or (cfg.infer.batch_size if device.type == "cuda" else cfg.infer.cpu_batch_size)
+    bs = args.batch_size or default_batch_size(cfg, device)
     if device.type == "cuda":  # spconv tunes its kernels on new shapes: warm up on a small synthetic scene
         s = make_scene(1, 100.0)
         predict_scene(Scene("warm-up", s.xyz, s.rgb, None), predict, cfg, batch_size=bs, device=device)

@@ -34,14 +34,24 @@ class PreparedScene:
             self._arrays = {n: np.load(self.directory / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}
         return self._arrays
 
+    def _tiles(self, patch: int) -> np.ndarray:
+        a = self.arrays
+        return a["patch_tiles"][a["patch_offsets"][patch] : a["patch_offsets"][patch + 1]]
+
     def patch(self, patch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(point indices (n,), voxel coords (V, 3) from 0, inverse (n,)) as prepared."""
         a = self.arrays
-        tiles = a["patch_tiles"][a["patch_offsets"][patch] : a["patch_offsets"][patch + 1]]
-        positions, coords, inverse = assemble_patch(tiles, a["tile_offsets"], a["point_voxel"], a["voxel_offsets"], a["voxel_coords"])
+        positions, coords, inverse = assemble_patch(self._tiles(patch), a["tile_offsets"], a["point_voxel"], a["voxel_offsets"], a["voxel_coords"])
         index = a["order"][positions]
         perm = np.argsort(index)  # ascending rows: sequential reads from the memory map
         return index[perm].astype(np.int64), coords, inverse[perm]
+
+    def patch_points(self, patch: int) -> np.ndarray:
+        """The point indices (n,) of a patch, ascending (what patch() returns first, without its voxels)."""
+        a = self.arrays
+        offsets = a["tile_offsets"]
+        parts = [a["order"][offsets[t] : offsets[t + 1]] for t in self._tiles(patch)]
+        return np.sort(np.concatenate(parts)).astype(np.int64)
 
 
 class PatchDataset(torch.utils.data.Dataset):
@@ -77,14 +87,18 @@ class PatchDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> PatchSample:
         name, patch = self.items[index]
         scene = self.scenes[name]
-        points, coords, inverse = scene.patch(patch["patch"])
+        augmenting = self.train and self.cfg.augment.enabled
+        if augmenting:  # re-voxelized below: the prepared voxels are not needed
+            points = scene.patch_points(patch["patch"])
+        else:
+            points, coords, inverse = scene.patch(patch["patch"])
         a = scene.arrays
         xyz, rgb = a["xyz"][points], a["rgb"][points]
         labels = a["labels"][points].astype(np.int64)
         b = patch["bounds"]
         centre = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], np.float32)
         half = self.cfg.data.patch_size / 2
-        if self.train and self.cfg.augment.enabled:
+        if augmenting:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             xyz, rgb = augment(xyz, rgb, centre, self.cfg.augment, rng)
             vox = voxelize(xyz, self.cfg.data.voxel_size)

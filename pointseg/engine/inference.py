@@ -45,6 +45,11 @@ def vote_weights(xy: np.ndarray, bounds: tuple[float, float, float, float], floo
     return np.maximum(w, floor).astype(np.float32)
 
 
+def default_batch_size(cfg: Config, device: torch.device) -> int:
+    """Patches per forward: infer.batch_size on a GPU, infer.cpu_batch_size on the CPU."""
+    return cfg.infer.batch_size if device.type == "cuda" else cfg.infer.cpu_batch_size
+
+
 def predict_scene(scene: Scene, predict: Predictor, cfg: Config, stride: float | None = None, batch_size: int | None = None,
                   progress: bool = False, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Label every point of a scene: (labels (N,) uint8, confidence (N,) float32).
@@ -56,7 +61,7 @@ def predict_scene(scene: Scene, predict: Predictor, cfg: Config, stride: float |
     """
     device = torch.device(device)
     stride = cfg.infer.stride if stride is None else stride
-    batch_size = batch_size or cfg.infer.batch_size
+    batch_size = batch_size or default_batch_size(cfg, device)
     local = (scene.xyz - scene.origin).astype(np.float32)
     tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep")
     batcher = PatchBatcher(tiled, local, scene.rgb, cfg, device)

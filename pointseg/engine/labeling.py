@@ -1,6 +1,5 @@
 """Label scene files end to end (read -> predict -> labelled PLY -> metrics), and re-score saved predictions."""
 
-import logging
 import time
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from pointseg.engine.reporting import write_metrics
 from pointseg.io import PointCloudError, read_ply, read_scene, scene_name, write_ply
 from pointseg.metrics import confusion_matrix
 
-log = logging.getLogger("pointseg.infer")
 SCENE_SUFFIXES = (".txt", ".ply")
 PRED_SUFFIX = "_pred.ply"
 
@@ -40,7 +38,6 @@ def label_scenes(ckpt: str | Path, inputs: str | Path, out: str | Path, device: 
                  batch_size: int | None = None, colorize: bool = False, progress: bool = True) -> dict:
     """Write <scene>_pred.ply for each input; where ground truth exists, metrics.json/.csv. Returns a summary."""
     predict, cfg = load_predictor(ckpt, device)
-    batch_size = batch_size or (cfg.infer.batch_size if device.type == "cuda" else cfg.infer.cpu_batch_size)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     confusions, timings = {}, {}

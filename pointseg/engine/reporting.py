@@ -14,11 +14,12 @@ POOLED = "all"
 
 def write_metrics(out_dir: str | Path, confusions: dict[str, np.ndarray]) -> str:
     """Scores per scene and over all scenes (one confusion matrix summed over all points); returns the table."""
+    pooled = np.asarray(sum(confusions.values()))
     rows: dict[str, Scores] = {name: scores(c) for name, c in confusions.items()}
-    rows[POOLED] = scores(sum(confusions.values()))
+    rows[POOLED] = scores(pooled)
     out_dir = Path(out_dir)
     payload = {name: s.as_dict() for name, s in rows.items()}
-    payload["confusion_matrix_all"] = np.asarray(sum(confusions.values())).tolist()
+    payload["confusion_matrix_all"] = pooled.tolist()
     atomic_write_text(out_dir / "metrics.json", json.dumps(payload, indent=1))
     header = "scene,points,oa,miou," + ",".join(f"iou_{c.replace(' ', '_')}" for c in CLASS_NAMES)
     lines = [header]

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pointseg.losses.common import class_weight_tensor, probs_and_onehot
+from pointseg.losses.common import class_weight_tensor, probs_and_onehot, valid_points
 
 
 class WeightedDice(nn.Module):
@@ -29,30 +29,6 @@ def _per_class(p: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return tp, (p * (1 - g)).sum(0), ((1 - p) * g).sum(0)
 
 
-class SoftDice(nn.Module):
-    """1 - mean_c (2 TP_c + s) / (2 TP_c + FP_c + FN_c + s); s smooths classes absent from both."""
-
-    def __init__(self, class_weights: torch.Tensor | None = None, smooth: float = 1.0):
-        super().__init__()
-        self.smooth = smooth
-
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        tp, fp, fn = _per_class(*probs_and_onehot(logits, labels))
-        return 1 - ((2 * tp + self.smooth) / (2 * tp + fp + fn + self.smooth)).mean()
-
-
-class SoftIoU(nn.Module):
-    """Soft Jaccard: 1 - mean_c (TP_c + s) / (TP_c + FP_c + FN_c + s)."""
-
-    def __init__(self, class_weights: torch.Tensor | None = None, smooth: float = 1.0):
-        super().__init__()
-        self.smooth = smooth
-
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        tp, fp, fn = _per_class(*probs_and_onehot(logits, labels))
-        return 1 - ((tp + self.smooth) / (tp + fp + fn + self.smooth)).mean()
-
-
 class Tversky(nn.Module):
     """1 - mean_c TI_c, TI_c = (TP + s) / (TP + alpha FP + beta FN + s); alpha 0.3, beta 0.7 favour recall."""
 
@@ -66,6 +42,21 @@ class Tversky(nn.Module):
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return 1 - self.index(logits, labels).mean()
+
+
+class SoftDice(Tversky):
+    """1 - mean_c (2 TP_c + s) / (2 TP_c + FP_c + FN_c + s): Tversky with alpha = beta = 1/2 (and s/2);
+    s smooths classes absent from both."""
+
+    def __init__(self, class_weights: torch.Tensor | None = None, smooth: float = 1.0):
+        super().__init__(class_weights, 0.5, 0.5, smooth / 2)
+
+
+class SoftIoU(Tversky):
+    """Soft Jaccard, 1 - mean_c (TP_c + s) / (TP_c + FP_c + FN_c + s): Tversky with alpha = beta = 1."""
+
+    def __init__(self, class_weights: torch.Tensor | None = None, smooth: float = 1.0):
+        super().__init__(class_weights, 1.0, 1.0, smooth)
 
 
 class FocalTversky(Tversky):
@@ -108,5 +99,5 @@ class TopKDice(nn.Module):
         gk, pk = g * mask, p * mask
         dice = 1 - 2 * (gk * pk).sum(0) / ((gk**2).sum(0) + (pk**2).sum(0) + self.eps)
         present = n_fg > 0
-        ce = F.cross_entropy(logits[labels >= 0].float(), labels[labels >= 0], weight=class_weight_tensor(self.class_weights, p))
+        ce = F.cross_entropy(*valid_points(logits, labels), weight=class_weight_tensor(self.class_weights, p))
         return dice[present].mean() + ce

@@ -1,19 +1,11 @@
 """Write synthetic STPLS3D-format scenes: python tools/make_synthetic.py --out DIR [--scenes 1-5] [--size 500]."""
 
 import argparse
+from concurrent.futures import ProcessPoolExecutor
 
 import _bootstrap  # noqa: F401
 
-from pointseg.data.synthetic_files import write_synthetic_scenes
-
-
-def parse_scenes(text: str) -> list[int]:
-    """'1-5,10' -> [1, 2, 3, 4, 5, 10]."""
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
+from pointseg.data.synthetic_files import parse_scene_numbers, write_synthetic_scenes
 
 
 def main() -> None:
@@ -23,8 +15,19 @@ def main() -> None:
     ap.add_argument("--size", type=float, default=500.0, help="scene side in metres")
     ap.add_argument("--density", type=float, default=9.0, help="points per square metre")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--colour", choices=["material", "class"], default="material",
+                    help="material: colours from materials shared by classes, as in real photogrammetry (default); "
+                         "class: each class its own colour (easy scenes, for tests of mechanics)")
+    ap.add_argument("--workers", type=int, default=1, help="scenes written in parallel")
     args = ap.parse_args()
-    for path in write_synthetic_scenes(args.out, parse_scenes(args.scenes), args.size, args.density, args.seed):
+    scenes = parse_scene_numbers(args.scenes)
+    if args.workers > 1:
+        with ProcessPoolExecutor(args.workers) as pool:
+            jobs = [pool.submit(write_synthetic_scenes, args.out, [n], args.size, args.density, args.seed, args.colour) for n in scenes]
+            paths = [p for j in jobs for p in j.result()]
+    else:
+        paths = write_synthetic_scenes(args.out, scenes, args.size, args.density, args.seed, args.colour)
+    for path in paths:
         print(path)
 
 

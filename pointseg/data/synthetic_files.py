@@ -9,13 +9,26 @@ from pointseg.io import write_stpls3d_txt
 DEFAULT_ORIGIN = (500000.0, 4000000.0, 100.0)
 
 
-def write_synthetic_scenes(out: str | Path, scenes: list[int], size: float = 500.0, density: float = 9.0, seed: int = 0) -> list[Path]:
-    """Write one labelled scene per number in `scenes`; scene n uses seed (seed, n). Returns the paths."""
+def write_synthetic_scenes(out: str | Path, scenes: list[int], size: float = 500.0, density: float = 9.0, seed: int = 0,
+                           colour: str = "material") -> list[Path]:
+    """Write one labelled scene per number in `scenes`; scene n uses seed (seed, n). Returns the paths.
+    colour: "material" (realistic, the default) or "class" (each class its own colour: easy scenes)."""
     out = Path(out)
     paths = []
     for n in scenes:
-        s = make_scene(seed * 100003 + n, size, density, DEFAULT_ORIGIN)
+        s = make_scene(seed * 100003 + n, size, density, DEFAULT_ORIGIN, colour)
         path = out / f"{n}_points_GTv3.txt"
         write_stpls3d_txt(path, s.xyz, s.rgb, s.labels, s.instance)
         paths.append(path)
     return paths
+
+
+def parse_scene_numbers(text: str) -> list[int]:
+    """'1-5,10' -> [1, 2, 3, 4, 5, 10]."""
+    out: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.strip().partition("-")
+        if not a.isdigit() or (b and not b.isdigit()):
+            raise ValueError(f"scene numbers '{text}': expected a list like '1-5,10'")
+        out += list(range(int(a), int(b or a) + 1))
+    return out

@@ -3,6 +3,9 @@
 import dataclasses
 import hashlib
 import json
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +76,9 @@ class LossTerm:
 @dataclass
 class LossConfig:
     terms: list[LossTerm] = field(default_factory=lambda: [LossTerm("wdice", 1.0)])
-    class_weights: Any = "manifest"  # "manifest" (W_c = max_k n_k / n_c of the training split), "none", or 15 numbers
+    # "manifest" (the paper: W_c = max_k n_k / n_c of the training split), "sqrt" (its square root), "none", or 15 numbers
+    class_weights: Any = "manifest"
+    class_weight_cap: float = 0.0  # > 0: weights above this are clipped to it (0: no cap, the paper)
 
 
 @dataclass
@@ -83,7 +88,9 @@ class TrainConfig:
     lr: float = 1e-4
     optimizer: str = "adam"  # "adam" or "adamw"
     weight_decay: float = 0.0
-    scheduler: str = "none"  # "none" or "cosine"
+    scheduler: str = "none"  # "none" (constant lr, the paper), "cosine" (to 0) or "onecycle" (warm-up from lr/25, cosine to lr/1e4)
+    warmup_fraction: float = 0.0  # cosine: share of the steps spent warming up linearly from 0 (onecycle: 0.3 when 0)
+    time_budget_min: float = 0.0  # > 0: stop training after this many minutes (ends the epoch early); resume continues the budget
     amp: str = "fp16"  # "fp16", "bf16" or "none"; CUDA only, CPU trains in fp32
     val_every: int = 1
     num_workers: int = 8  # loader processes per rank; 8 feed an H100 at batch 32 (tools/benchmark_train.py)
@@ -99,6 +106,7 @@ class InferConfig:
     batch_size: int = 32  # patches per forward pass on a GPU (H100: 4.2 GiB allocated; lower it on small GPUs)
     cpu_batch_size: int = 1  # on CPU spconv gains nothing from batching, and each patch costs ~250 MiB in flight
     edge_weight: float = 0.05  # vote weight of a point at a patch corner; 1 at the centre
+    tta: int = 1  # test-time augmentation: views averaged (rotations about z by 360/tta degrees, every other one mirrored)
 
 
 @dataclass
@@ -113,36 +121,70 @@ class Config:
 
 
 class ConfigError(ValueError):
-    """A config file with unknown keys or values of the wrong type."""
+    """A config file or override with unknown keys, bad syntax or values of the wrong type."""
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _number(value: Any, kind: type, where: str) -> int | float:
+    """A YAML value as int or float. PyYAML reads '1e-3' (no dot) as a string: accept it."""
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: expected {'a whole number' if kind is int else 'a number'}, got {value!r}")
+    if kind is int:
+        if not float(value).is_integer():
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    """Check and convert one value against its type hint (bool, int, float, str, list[...], unions, dataclasses)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in args:
+            try:
+                return _value(option, value, where)
+            except ConfigError as err:
+                errors.append(str(err).split(": ", 1)[-1])
+        raise ConfigError(f"{where}: {' or '.join(errors)}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r} (write e.g. [{value!r}])")
+        return [_value(args[0] if args else Any, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if hint in (int, float):
+        return _number(value, hint, where)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value  # Any
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """A dataclass from a mapping; `where` is the dotted key of the mapping ('' at the top)."""
     if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
+        raise ConfigError(f"{where or 'top level'}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-    kwargs = {}
-    for name, value in values.items():
-        default = getattr(cls(), name)
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value, f"{where}.{name}")
-        elif name == "terms":
-            kwargs[name] = [_build(LossTerm, t, f"{where}.terms[{i}]") for i, t in enumerate(value)]
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}.{name}: expected true/false, got {value!r}")
-            kwargs[name] = value
-        elif isinstance(default, (int, float)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise ConfigError(f"{where}.{name}: expected a number, got {value!r}")
-            if isinstance(default, int) and not float(value).is_integer():
-                raise ConfigError(f"{where}.{name}: expected a whole number, got {value!r}")
-            kwargs[name] = type(default)(value)
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
+        keys = ", ".join(f"{where}.{k}" if where else k for k in unknown)
+        raise ConfigError(f"unknown key {keys}; {where or 'the top level'} has {', '.join(sorted(known))}")
+    return cls(**{name: _value(hints[name], value, f"{where}.{name}" if where else name) for name, value in values.items()})
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -152,10 +194,20 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+def _parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: YAML syntax error{at}: {problem}") from None
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    values = yaml.safe_load(path.read_text()) or {}
+    values = _parse_yaml(path.read_text(), str(path)) or {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     base = values.pop("_base_", None)
@@ -164,15 +216,55 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return values
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """Read a YAML config (with optional `_base_: other.yaml` inheritance); None gives the paper defaults."""
-    if path is None:
-        return Config()
-    return config_from_dict(_read_yaml(Path(path)), str(path))
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Dotted `key=value` overrides (values in YAML syntax) as a nested mapping:
+    ['train.lr=1e-3', 'model.channels=[32,64]'] -> {'train': {'lr': '1e-3'}, 'model': {'channels': [32, 64]}}."""
+    out: dict[str, Any] = {}
+    for item in overrides:
+        key, eq, text = item.partition("=")
+        if not eq or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"override '{item}': expected key=value with a dotted key, e.g. train.lr=1e-3")
+        value = _parse_yaml(text, f"override '{item}'") if text.strip() else None
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}': '{part}' is set twice, once as a value")
+        node[leaf] = value
+    return out
 
 
-def config_from_dict(values: dict[str, Any], where: str = "config") -> Config:
-    return _build(Config, values, where)
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (with optional `_base_: other.yaml` inheritance) and apply dotted `key=value`
+    overrides; None gives the paper defaults. Unknown keys and wrong types raise ConfigError naming the key."""
+    values = _read_yaml(Path(path)) if path is not None else {}
+    source = str(path) if path is not None else "the default config"
+    if overrides:
+        values = _merge(values, parse_overrides(overrides))
+        source += " with overrides " + " ".join(overrides)
+    return config_from_dict(values, source)
+
+
+def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...], allowed: tuple[str, ...] = ()) -> Config:
+    """A copy of `cfg` with dotted overrides applied and validated; `allowed` limits the top-level sections
+    (a checkpoint fixes the model, so inference takes only infer.* overrides)."""
+    if not overrides:
+        return cfg
+    parsed = parse_overrides(overrides)
+    refused = sorted(set(parsed) - set(allowed)) if allowed else []
+    if refused:
+        raise ConfigError(f"overrides of {', '.join(refused)} are not taken here (only {', '.join(allowed)}.*): "
+                          "the checkpoint fixes the model and its data settings")
+    return config_from_dict(_merge(config_to_dict(cfg), parsed), "overrides " + " ".join(overrides))
+
+
+def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
+    """A Config from nested mappings; errors name `source` and the dotted key."""
+    try:
+        return _build(Config, values, "")
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

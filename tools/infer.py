@@ -1,4 +1,4 @@
-"""Label whole scenes: python tools/infer.py --ckpt CKPT --input SCENE_OR_DIR --out DIR [--device cuda|cpu] [--stride 25]."""
+"""Label whole scenes: python tools/infer.py --ckpt CKPT --input SCENE_OR_DIR --out DIR [--device cuda|cpu] [--stride 25] [--tta 4] [infer.KEY=VALUE ...]."""
 
 import argparse
 
@@ -17,8 +17,13 @@ def main() -> None:
     ap.add_argument("--stride", type=float, default=None, help="patch stride in metres (default: the config's infer.stride, 25)")
     ap.add_argument("--batch-size", type=int, default=None, help="patches per forward pass")
     ap.add_argument("--colorize", action="store_true", help="colour points by predicted class instead of their rgb")
+    ap.add_argument("--tta", type=int, default=None, help="test-time augmentation: views averaged (rotations about z, mirrored); "
+                    "default the config's infer.tta (1: none)")
+    ap.add_argument("overrides", nargs="*", help="dotted infer.* settings on top of the checkpoint's config, e.g. infer.edge_weight=0.1")
     args = ap.parse_args()
-    summary = label_scenes(args.ckpt, args.input, args.out, pick_device(args.device), args.stride, args.batch_size, args.colorize)
+    overrides = list(args.overrides) + ([f"infer.tta={args.tta}"] if args.tta is not None else [])
+    summary = label_scenes(args.ckpt, args.input, args.out, pick_device(args.device), args.stride, args.batch_size, args.colorize,
+                           overrides=overrides)
     print(f"labelled {summary['scenes']} scene(s) into {args.out}")
     if summary["table"]:
         print(summary["table"])

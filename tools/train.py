@@ -1,4 +1,6 @@
-"""Train the sparse U-Net: python tools/train.py --config X.yaml --data PREPARED --work-dir DIR [--resume].
+"""Train the sparse U-Net: python tools/train.py --config X.yaml --data PREPARED --work-dir DIR [--resume] [KEY=VALUE ...].
+
+Dotted overrides change any config value: train.lr=1e-3 model.channels=[32,64,96,128,160,192,224].
 
 Several GPUs or nodes: torchrun --nproc_per_node 8 tools/train.py ... (NCCL; gloo on CPU).
 """
@@ -19,11 +21,11 @@ def main() -> None:
     ap.add_argument("--work-dir", required=True, help="checkpoints (last.pt, best.pt) and metrics.jsonl")
     ap.add_argument("--resume", action="store_true", help="continue from work-dir/last.pt")
     ap.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
-    ap.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    ap.add_argument("--epochs", type=int, default=None, help="the same as train.epochs=N")
+    ap.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.lr=1e-3 loss.class_weights=sqrt")
     args = ap.parse_args()
-    cfg = load_config(args.config)
-    if args.epochs is not None:
-        cfg.train.epochs = args.epochs
+    overrides = list(args.overrides) + ([f"train.epochs={args.epochs}"] if args.epochs is not None else [])
+    cfg = load_config(args.config, overrides)
     try:
         train(cfg, args.data, args.work_dir, args.resume, args.device)
     finally:

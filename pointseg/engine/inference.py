@@ -50,34 +50,64 @@ def default_batch_size(cfg: Config, device: torch.device) -> int:
     return cfg.infer.batch_size if device.type == "cuda" else cfg.infer.cpu_batch_size
 
 
+def tta_views(n: int) -> list[tuple[float, bool]]:
+    """The n test-time views as (angle about z in radians, mirrored in x): angles 360/n degrees apart,
+    every other view mirrored; view 0 is the scene as it is."""
+    if n < 1:
+        raise ValueError(f"--tta {n}: expected 1 (no test-time augmentation) or more views")
+    return [(2 * np.pi * k / n, k % 2 == 1) for k in range(n)]
+
+
+def view_of(local: np.ndarray, angle: float, mirror: bool) -> np.ndarray:
+    """local (N, 3) float32 rotated by `angle` about z (after mirroring x when `mirror`) around the
+    scene's centre, then shifted so x and y start at 0 (what tile_scene expects). z is unchanged."""
+    if angle == 0 and not mirror:
+        return local
+    xy = local[:, :2].astype(np.float64)
+    xy = xy - (xy.min(axis=0) + xy.max(axis=0)) / 2
+    if mirror:
+        xy[:, 0] = -xy[:, 0]
+    c, s = np.cos(angle), np.sin(angle)
+    xy = np.c_[c * xy[:, 0] - s * xy[:, 1], s * xy[:, 0] + c * xy[:, 1]]
+    out = np.empty_like(local)
+    out[:, :2] = xy - xy.min(axis=0)
+    out[:, 2] = local[:, 2]
+    return out
+
+
 def predict_scene(scene: Scene, predict: Predictor, cfg: Config, stride: float | None = None, batch_size: int | None = None,
-                  progress: bool = False, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+                  progress: bool = False, device: torch.device | str = "cpu", tta: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Label every point of a scene: (labels (N,) uint8, confidence (N,) float32).
 
     The scene is tiled on the host, then its points and voxels go to `device` once; batches of patches
     are built there (PatchBatcher) and each point's class probabilities are summed over the patches that
-    hold it, weighted by `vote_weights`. The label is the argmax and the confidence the normalized
-    winning probability. The (N, C) float32 accumulator, on `device`, is the only array of size points x classes.
+    hold it, weighted by `vote_weights`. With `tta` > 1 (default infer.tta) the scene is also labelled
+    rotated and mirrored (tta_views) and all views' votes are summed. The label is the argmax and the
+    confidence the normalized winning probability. The (N, C) float32 accumulator, on `device`, is the
+    only array of size points x classes.
     """
     device = torch.device(device)
     stride = cfg.infer.stride if stride is None else stride
     batch_size = batch_size or default_batch_size(cfg, device)
+    views = tta_views(cfg.infer.tta if tta is None else tta)
     local = (scene.xyz - scene.origin).astype(np.float32)
-    tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep")
-    batcher = PatchBatcher(tiled, local, scene.rgb, cfg, device)
-    del tiled, local  # on a GPU the host copies are no longer needed
     votes = torch.zeros((len(scene), NUM_CLASSES), dtype=torch.float32, device=device)
     weight_sum = torch.zeros(len(scene), dtype=torch.float32, device=device)
-    bar = tqdm(total=batcher.n_patches, desc=scene.name, unit="patch", leave=False, disable=not progress)
-    for first in range(0, batcher.n_patches, batch_size):
-        patches = list(range(first, min(first + batch_size, batcher.n_patches)))
-        batch, index, weights = batcher.batch(patches)
-        probs = predict(batch).to(device=device, dtype=torch.float32)
-        votes.index_add_(0, index, probs * weights[:, None])
-        weight_sum.index_add_(0, index, weights)
-        bar.update(len(patches))
-    bar.close()
-    del batcher
+    for angle, mirror in views:
+        view = view_of(local, angle, mirror)
+        tiled = tile_scene(view, cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep")
+        batcher = PatchBatcher(tiled, view, scene.rgb, cfg, device)
+        del tiled, view  # on a GPU the host copies are no longer needed
+        bar = tqdm(total=batcher.n_patches, desc=scene.name, unit="patch", leave=False, disable=not progress)
+        for first in range(0, batcher.n_patches, batch_size):
+            patches = list(range(first, min(first + batch_size, batcher.n_patches)))
+            batch, index, weights = batcher.batch(patches)
+            probs = predict(batch).to(device=device, dtype=torch.float32)
+            votes.index_add_(0, index, probs * weights[:, None])
+            weight_sum.index_add_(0, index, weights)
+            bar.update(len(patches))
+        bar.close()
+        del batcher
     if bool((weight_sum <= 0).any()):  # cannot happen with tile_scene's coverage; guards future changes
         raise RuntimeError(f"{scene.path}: {int((weight_sum <= 0).sum())} points were in no patch")
     confidence, labels = votes.max(dim=1)

@@ -20,6 +20,7 @@ from pointseg.data.dataset import PatchDataset
 from pointseg.data.features import Batch, collate
 from pointseg.engine.checkpoint import check_compatible, load_checkpoint, load_model_state, save_checkpoint
 from pointseg.engine.distributed import DistInfo, all_reduce_sum, barrier, setup_distributed
+from pointseg.engine.schedules import lr_multiplier
 from pointseg.losses import build_loss
 from pointseg.metrics import scores
 from pointseg.models import build_model
@@ -36,15 +37,22 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_class_weights(cfg: Config, manifest: dict[str, Any]) -> torch.Tensor | None:
-    """loss.class_weights: 'manifest' (W_c = max n / n_c of the training split), 'none', or 15 numbers."""
+    """loss.class_weights: 'manifest' (W_c = max n / n_c of the training split, the paper), 'sqrt' (its square
+    root), 'none', or 15 numbers; then clipped at loss.class_weight_cap when that is > 0."""
     cw = cfg.loss.class_weights
-    if cw == "manifest":
-        return torch.tensor(manifest["class_weights"], dtype=torch.float32)
     if cw in (None, "none"):
         return None
-    if isinstance(cw, list) and len(cw) == NUM_CLASSES:
-        return torch.tensor(cw, dtype=torch.float32)
-    raise ValueError(f"loss.class_weights: expected 'manifest', 'none' or {NUM_CLASSES} numbers, got {cw!r}")
+    if cw == "manifest":
+        w = torch.tensor(manifest["class_weights"], dtype=torch.float32)
+    elif cw == "sqrt":
+        w = torch.tensor(manifest["class_weights"], dtype=torch.float32).sqrt()
+    elif isinstance(cw, list) and len(cw) == NUM_CLASSES:
+        w = torch.tensor(cw, dtype=torch.float32)
+    else:
+        raise ValueError(f"loss.class_weights: expected 'manifest', 'sqrt', 'none' or {NUM_CLASSES} numbers, got {cw!r}")
+    if cfg.loss.class_weight_cap > 0:
+        w = w.clamp(max=cfg.loss.class_weight_cap)
+    return w
 
 
 class ShardSampler(Sampler[int]):
@@ -173,24 +181,19 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
     optimizer = opt_cls(core.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     steps_per_epoch = len(train_loader) if cfg.train.max_steps_per_epoch <= 0 else min(len(train_loader), cfg.train.max_steps_per_epoch)
     total_steps = max(1, steps_per_epoch * cfg.train.epochs)
-    if cfg.train.scheduler == "cosine":
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
-    elif cfg.train.scheduler == "none":
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-    else:
-        raise ValueError(f"train.scheduler '{cfg.train.scheduler}': expected none or cosine")
+    lr_factor = lr_multiplier(cfg.train.scheduler, cfg.train.warmup_fraction)
     scaler = torch.amp.GradScaler("cuda", enabled=dist_info.device.type == "cuda" and cfg.train.amp == "fp16")
 
-    start_epoch, step, best_miou = 0, 0, -1.0
+    start_epoch, step, best_miou, trained_s = 0, 0, -1.0, 0.0
     last_path, best_path = work_dir / "last.pt", work_dir / "best.pt"
     if resume:
         ckpt = load_checkpoint(last_path)
         check_compatible(ckpt, cfg, last_path)
         load_model_state(core, ckpt, last_path)
         optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         start_epoch, step, best_miou = ckpt["epoch"] + 1, ckpt["step"], ckpt.get("best_miou", -1.0)
+        trained_s = ckpt.get("trained_seconds", 0.0)
         if dist_info.is_main:
             log.info("resumed from %s: epoch %d, step %d", last_path, start_epoch, step)
 
@@ -204,7 +207,18 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
                      ", ".join(f"d={d}: {v:.2f}" for d, v in report.items()))
 
     record: dict[str, Any] = {}
+    budget_s = cfg.train.time_budget_min * 60 if cfg.train.time_budget_min > 0 else math.inf
+
+    def done_fraction(elapsed_s: float) -> float:
+        """Share of training done: of the steps, or of the time budget when one is set (rank 0's clock)."""
+        if math.isinf(budget_s):
+            return step / total_steps
+        clock = torch.tensor([elapsed_s if dist_info.is_main else 0.0], dtype=torch.float64, device=dist_info.device)
+        return max(step / total_steps, float(all_reduce_sum(clock)) / budget_s)  # the same lr on every rank
+
     for epoch in range(start_epoch, cfg.train.epochs):
+        if done_fraction(trained_s) >= 1.0:  # a time budget spent before the planned epochs
+            break
         train_ds.set_epoch(epoch)
         if isinstance(train_loader.sampler, DistributedSampler):
             train_loader.sampler.set_epoch(epoch)
@@ -213,11 +227,13 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
         loss_sum, n_steps, voxels, t0 = torch.zeros((), device=dist_info.device), 0, 0, time.perf_counter()
         part_sums: dict[str, torch.Tensor] = {}
         for i, batch in enumerate(train_loader):
-            if i >= steps_per_epoch:
+            done = done_fraction(trained_s + time.perf_counter() - t0)
+            if i >= steps_per_epoch or (done >= 1.0 and step > 0):  # a budget allows at least one step
                 break
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.train.lr * lr_factor(done)
             batch: Batch = batch.to(dist_info.device)
             loss = train_step(model, criterion, optimizer, scaler, batch, cfg, dist_info.device)
-            scheduler.step()
             step += 1
             n_steps += 1
             loss_sum = loss_sum + loss  # a device tensor: no host sync per step
@@ -226,14 +242,17 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
             voxels += batch.n_voxels
             if not bar.disable and (n_steps % 10 == 1 or n_steps == steps_per_epoch):
                 rate = voxels * dist_info.world_size / max(time.perf_counter() - t0, 1e-9)
-                bar.set_postfix(loss=f"{float(loss_sum) / n_steps:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", vox_s=f"{rate:.3g}")
+                bar.set_postfix(loss=f"{float(loss_sum) / n_steps:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}", vox_s=f"{rate:.3g}")
             bar.update()
         bar.close()
         seconds = time.perf_counter() - t0
-        record = {"epoch": epoch + 1, "step": step, "loss": float(loss_sum) / max(n_steps, 1), "lr": scheduler.get_last_lr()[0],
+        trained_s += seconds
+        record = {"epoch": epoch + 1, "step": step, "loss": float(loss_sum) / max(n_steps, 1), "lr": optimizer.param_groups[0]["lr"],
                   "seconds": seconds, "voxels_per_s": voxels * dist_info.world_size / max(seconds, 1e-9)}
         record.update({f"loss_{name}": float(total) / max(n_steps, 1) for name, total in part_sums.items()})
-        if (epoch + 1) % cfg.train.val_every == 0 or epoch + 1 == cfg.train.epochs:
+        out_of_time = done_fraction(trained_s) >= 1.0 and epoch + 1 < cfg.train.epochs
+        record["trained_seconds"] = trained_s
+        if (epoch + 1) % cfg.train.val_every == 0 or epoch + 1 == cfg.train.epochs or out_of_time:
             s = scores(evaluate(model, val_loader, dist_info.device))
             record.update(val_oa=s.oa, val_miou=s.miou)
         if dist_info.is_main:
@@ -242,8 +261,9 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
             improved = "val_miou" in record and not math.isnan(record["val_miou"]) and record["val_miou"] > best_miou
             if improved:
                 best_miou = record["val_miou"]
-            state = {"model": core.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "best_miou": best_miou, "record": record}
+            state = {"model": core.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "best_miou": best_miou, "record": record,
+                     "trained_seconds": trained_s, "finished": epoch + 1 == cfg.train.epochs or out_of_time}
             save_checkpoint(last_path, state, cfg)
             if improved:
                 save_checkpoint(best_path, state, cfg)

@@ -20,7 +20,15 @@ class DiceCE(nn.Module):
         return self.dice(logits, labels) + self.ce(logits, labels)
 
 
+class CrossEntropy(WeightedCrossEntropy):
+    """Plain (unweighted) cross-entropy, whatever class weights the config gives the other terms."""
+
+    def __init__(self, class_weights: torch.Tensor | None = None):
+        super().__init__(None)
+
+
 LOSSES: dict[str, type[nn.Module]] = {
+    "ce": CrossEntropy,
     "wce": WeightedCrossEntropy,
     "wdice": WeightedDice,
     "dice": SoftDice,

@@ -1,0 +1,127 @@
+"""Runs of several configs on one data set: prepare once per data config, train (or resume, or skip a
+finished run), label the test scenes, collect the scores. Used by tools/reproduce_table1.py and
+tools/recipe_study.py; each step skips what is already done, so a cut run picks up where it stopped."""
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pointseg.config import Config, config_to_dict, fingerprint
+from pointseg.constants import CLASS_NAMES
+from pointseg.data.dataset import PatchDataset
+from pointseg.data.prepare import prepare_dataset
+from pointseg.engine.checkpoint import load_checkpoint
+from pointseg.engine.labeling import label_scenes
+from pointseg.engine.trainer import train
+from pointseg.models.diagnostics import aspp_neighbour_report
+
+log = logging.getLogger("pointseg.experiments")
+
+
+@dataclass
+class RunResult:
+    """One trained model's numbers: test (pooled over the test scenes) and best validation scores."""
+
+    name: str
+    test: dict[str, Any]
+    val_oa: float
+    val_miou: float
+    steps: int
+    epochs: int
+    train_seconds: float
+    voxels_seen: int
+    voxels_per_s: float
+    aspp: dict[int, float] = field(default_factory=dict)
+    infer_seconds: float = 0.0
+    command: str = ""
+
+
+def prepared_for(src: Path, root: Path, cfg: Config, workers: int = 1) -> Path:
+    """The prepared directory for `cfg.data` under root (one per data config: re-used, never re-made)."""
+    out = root / f"prepared_{fingerprint(cfg.data)}"
+    if not (out / "manifest.json").is_file():
+        log.info("preparing %s -> %s", src, out)
+        prepare_dataset(src, out, cfg.data, workers=workers, progress=False)
+    return out
+
+
+def train_or_resume(cfg: Config, prepared: Path, work_dir: Path, device: str) -> dict[str, Any]:
+    """Train into work_dir; resume a cut run; skip a finished one. Returns the last checkpoint's record."""
+    last = work_dir / "last.pt"
+    if last.is_file():
+        ckpt = load_checkpoint(last)
+        if ckpt.get("finished"):
+            log.info("%s: finished before, skipped", work_dir)
+            return ckpt["record"]
+        return train(cfg, prepared, work_dir, resume=True, device=device, progress=False)
+    return train(cfg, prepared, work_dir, device=device, progress=False)
+
+
+def aspp_diagnostic(cfg: Config, prepared: Path) -> dict[int, float]:
+    """Mean active neighbours (of 26) of a bridge voxel per dilation, on the first validation patch."""
+    if not cfg.model.aspp:
+        return {}
+    sample = PatchDataset(prepared, "val", cfg)[0]
+    return aspp_neighbour_report(sample.voxel_coords, len(cfg.model.channels) - 1, cfg.model.aspp_dilations)
+
+
+def training_totals(work_dir: Path) -> tuple[int, float, int]:
+    """(epochs, training seconds, voxels seen) summed over metrics.jsonl."""
+    lines = [json.loads(line) for line in (work_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    seconds = sum(r["seconds"] for r in lines)
+    voxels = int(sum(r["voxels_per_s"] * r["seconds"] for r in lines))
+    return len(lines), seconds, voxels
+
+
+def run_model(name: str, cfg: Config, src: Path, root: Path, device: str, workers: int = 1, command: str = "",
+              checkpoint_of: str | None = None) -> RunResult:
+    """Prepare (once), train or resume, label the test scenes with best.pt; results.json in root/name.
+    With `checkpoint_of`, no training: that run's model labels the test scenes with this cfg's infer settings."""
+    work = root / name
+    work.mkdir(parents=True, exist_ok=True)
+    result_path = work / "results.json"
+    prepared = prepared_for(src, root, cfg, workers)
+    trained = root / (checkpoint_of or name)
+    if checkpoint_of is None:
+        train_or_resume(cfg, prepared, work, device)
+    ckpt = trained / "best.pt" if (trained / "best.pt").is_file() else trained / "last.pt"
+    if result_path.is_file() and result_path.stat().st_mtime >= ckpt.stat().st_mtime:
+        saved = json.loads(result_path.read_text())
+        return RunResult(**{**saved, "aspp": {int(k): v for k, v in saved["aspp"].items()}})
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    tests = [src / s["file"] for s in manifest["scenes"] if s["role"] == "test"]
+    t0 = time.perf_counter()
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    label_scenes(ckpt, tests, work / "test_predictions", dev, progress=False, overrides=[f"infer.tta={cfg.infer.tta}"])
+    infer_s = time.perf_counter() - t0
+    metrics = json.loads((work / "test_predictions" / "metrics.json").read_text())["all"]
+    best = load_checkpoint(ckpt)
+    epochs, seconds, voxels = training_totals(trained)
+    result = RunResult(name, metrics, best["record"].get("val_oa", float("nan")), best["record"].get("val_miou", float("nan")),
+                       best["step"], epochs, seconds, voxels, voxels / max(seconds, 1e-9), aspp_diagnostic(cfg, prepared), infer_s, command)
+    (work / "config_used.json").write_text(json.dumps(config_to_dict(cfg), indent=1))
+    result_path.write_text(json.dumps(result.__dict__, indent=1))
+    return result
+
+
+def markdown_table(results: list[RunResult], reference: dict[str, tuple[float, float]] | None = None) -> str:
+    """One row per run: test OA, mIoU, per-class IoU (percent), val mIoU, steps, minutes, voxels/s."""
+    short = [c.split()[0][:5] if " " not in c else "".join(w[0] for w in c.split()) for c in CLASS_NAMES]
+    head = ["run", "test OA", "test mIoU"] + (["paper OA / mIoU"] if reference else []) + short + ["val mIoU", "steps", "train min", "voxels/s"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        iou = [r.test["iou"][c] for c in CLASS_NAMES]
+        cells = [r.name, f"{100 * r.test['oa']:.1f}", f"{100 * r.test['miou']:.1f}"]
+        if reference:
+            ref = reference.get(r.name)
+            cells.append(f"{ref[0]:.2f} / {ref[1]:.2f}" if ref else "")
+        cells += ["" if v is None else f"{100 * v:.0f}" for v in iou]
+        cells += [f"{100 * r.val_miou:.1f}", str(r.steps), f"{r.train_seconds / 60:.1f}", f"{r.voxels_per_s:.3g}"]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)

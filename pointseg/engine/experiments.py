@@ -56,10 +56,12 @@ def train_or_resume(cfg: Config, prepared: Path, work_dir: Path, device: str) ->
     last = work_dir / "last.pt"
     if last.is_file():
         ckpt = load_checkpoint(last)
-        if ckpt.get("finished"):
+        budget = ("epochs", "time_budget_min")
+        same_budget = all(ckpt["config"]["train"].get(k) == getattr(cfg.train, k) for k in budget)
+        if ckpt.get("finished") and same_budget:
             log.info("%s: finished before, skipped", work_dir)
             return ckpt["record"]
-        return train(cfg, prepared, work_dir, resume=True, device=device, progress=False)
+        return train(cfg, prepared, work_dir, resume=True, device=device, progress=False)  # cut, or given a larger budget
     return train(cfg, prepared, work_dir, device=device, progress=False)
 
 

@@ -1,15 +1,15 @@
 """Label whole scenes: python tools/infer.py --ckpt CKPT --input SCENE_OR_DIR --out DIR [--device cuda|cpu] [--stride 25]."""
 
-import argparse
 
 import _bootstrap  # noqa: F401
 
+from pointseg import cli
 from pointseg.engine.distributed import pick_device
 from pointseg.engine.labeling import label_scenes
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--input", required=True, help="a .txt/.ply scene or a directory of them")
     ap.add_argument("--out", required=True)
@@ -25,4 +25,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -1,9 +1,9 @@
 """Write synthetic STPLS3D-format scenes: python tools/make_synthetic.py --out DIR [--scenes 1-5] [--size 500]."""
 
-import argparse
 
 import _bootstrap  # noqa: F401
 
+from pointseg import cli
 from pointseg.data.synthetic_files import write_synthetic_scenes
 
 
@@ -17,7 +17,7 @@ def parse_scenes(text: str) -> list[int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--out", required=True, help="directory for N_points_GTv3.txt files")
     ap.add_argument("--scenes", default="1-25", help="scene numbers, e.g. '1-25' or '1,2,5'")
     ap.add_argument("--size", type=float, default=500.0, help="scene side in metres")
@@ -29,4 +29,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

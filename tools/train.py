@@ -3,17 +3,17 @@
 Several GPUs or nodes: torchrun --nproc_per_node 8 tools/train.py ... (NCCL; gloo on CPU).
 """
 
-import argparse
 
 import _bootstrap  # noqa: F401
 
+from pointseg import cli
 from pointseg.config import load_config
 from pointseg.engine.distributed import cleanup
 from pointseg.engine.trainer import train
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--config", required=True)
     ap.add_argument("--data", required=True, help="directory written by tools/prepare_stpls3d.py")
     ap.add_argument("--work-dir", required=True, help="checkpoints (last.pt, best.pt) and metrics.jsonl")
@@ -31,4 +31,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from pointseg.constants import CLASS_NAMES, CLASS_PALETTE, NUM_CLASSES
 from pointseg.engine.inference import load_predictor, predict_scene
 from pointseg.engine.reporting import write_metrics
+from pointseg.errors import InputNotFoundError
 from pointseg.io import PointCloudError, read_ply, read_scene, scene_name, write_ply
 from pointseg.metrics import confusion_matrix
 
@@ -23,10 +24,10 @@ def list_scenes(path: str | Path) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such file or directory")
+        raise InputNotFoundError(f"{path}: no such file or directory")
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in SCENE_SUFFIXES and not p.name.endswith(PRED_SUFFIX))
     if not files:
-        raise FileNotFoundError(f"{path}: no .txt or .ply scenes")
+        raise InputNotFoundError(f"{path}: no .txt or .ply scenes")
     return files
 
 
@@ -59,13 +60,13 @@ def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path) -> str:
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     preds = sorted(pred_dir.glob(f"*{PRED_SUFFIX}"))
     if not preds:
-        raise FileNotFoundError(f"{pred_dir}: no *{PRED_SUFFIX} files")
+        raise InputNotFoundError(f"{pred_dir}: no *{PRED_SUFFIX} files")
     ground_truth = {scene_name(p): p for p in list_scenes(gt_dir)}
     confusions = {}
     for pred_path in preds:
         name = pred_path.name[: -len(PRED_SUFFIX)]
         if name not in ground_truth:
-            raise FileNotFoundError(f"{pred_path}: no ground truth '{name}.txt' or '{name}.ply' in {gt_dir}")
+            raise InputNotFoundError(f"{pred_path}: no ground truth '{name}.txt' or '{name}.ply' in {gt_dir}")
         pred = read_ply(pred_path)
         gt = read_scene(ground_truth[name])
         if pred.labels is None:

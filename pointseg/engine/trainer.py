@@ -14,7 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
 from tqdm import tqdm
 
-from pointseg.config import Config, config_to_dict
+from pointseg.config import Config, ConfigError, config_to_dict
 from pointseg.constants import NUM_CLASSES
 from pointseg.data.dataset import PatchDataset
 from pointseg.data.features import Batch, collate
@@ -44,7 +44,7 @@ def resolve_class_weights(cfg: Config, manifest: dict[str, Any]) -> torch.Tensor
         return None
     if isinstance(cw, list) and len(cw) == NUM_CLASSES:
         return torch.tensor(cw, dtype=torch.float32)
-    raise ValueError(f"loss.class_weights: expected 'manifest', 'none' or {NUM_CLASSES} numbers, got {cw!r}")
+    raise ConfigError(f"loss.class_weights: expected 'manifest', 'none' or {NUM_CLASSES} numbers, got {cw!r}")
 
 
 class ShardSampler(Sampler[int]):
@@ -151,7 +151,7 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
     work_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.train.seed + dist_info.rank)
     if cfg.train.batch_size % dist_info.world_size:
-        raise ValueError(f"train.batch_size {cfg.train.batch_size} does not split over {dist_info.world_size} ranks")
+        raise ConfigError(f"train.batch_size {cfg.train.batch_size} does not split over {dist_info.world_size} ranks")
     per_rank = cfg.train.batch_size // dist_info.world_size
 
     train_ds = PatchDataset(data_dir, "train", cfg, train=True, seed=cfg.train.seed)
@@ -169,7 +169,7 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
         model = DistributedDataParallel(model)  # inputs are moved by us; one device per process
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(cfg.train.optimizer)
     if opt_cls is None:
-        raise ValueError(f"train.optimizer '{cfg.train.optimizer}': expected adam or adamw")
+        raise ConfigError(f"train.optimizer '{cfg.train.optimizer}': expected adam or adamw")
     optimizer = opt_cls(core.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     steps_per_epoch = len(train_loader) if cfg.train.max_steps_per_epoch <= 0 else min(len(train_loader), cfg.train.max_steps_per_epoch)
     total_steps = max(1, steps_per_epoch * cfg.train.epochs)
@@ -178,7 +178,7 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
     elif cfg.train.scheduler == "none":
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
     else:
-        raise ValueError(f"train.scheduler '{cfg.train.scheduler}': expected none or cosine")
+        raise ConfigError(f"train.scheduler '{cfg.train.scheduler}': expected none or cosine")
     scaler = torch.amp.GradScaler("cuda", enabled=dist_info.device.type == "cuda" and cfg.train.amp == "fp16")
 
     start_epoch, step, best_miou = 0, 0, -1.0

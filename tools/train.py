@@ -1,4 +1,4 @@
-"""Train the sparse U-Net: python tools/train.py --config X.yaml --data PREPARED --work-dir DIR [--resume].
+"""Train the sparse U-Net: python tools/train.py --config X.yaml --data PREPARED --work-dir DIR [--resume | --restart].
 
 Several GPUs or nodes: torchrun --nproc_per_node 8 tools/train.py ... (NCCL; gloo on CPU).
 """
@@ -17,7 +17,8 @@ def main() -> None:
     ap.add_argument("--config", required=True)
     ap.add_argument("--data", required=True, help="directory written by tools/prepare_stpls3d.py")
     ap.add_argument("--work-dir", required=True, help="checkpoints (last.pt, best.pt) and metrics.jsonl")
-    ap.add_argument("--resume", action="store_true", help="continue from work-dir/last.pt")
+    ap.add_argument("--resume", action="store_true", help="continue from work-dir/last.pt, exactly where it stopped")
+    ap.add_argument("--restart", action="store_true", help="move a run already in work-dir aside (to WORK.previous-K) and start over")
     ap.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     ap.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     args = ap.parse_args()
@@ -25,7 +26,7 @@ def main() -> None:
     if args.epochs is not None:
         cfg.train.epochs = args.epochs
     try:
-        train(cfg, args.data, args.work_dir, args.resume, args.device)
+        train(cfg, args.data, args.work_dir, args.resume, args.device, restart=args.restart)
     finally:
         cleanup()
 

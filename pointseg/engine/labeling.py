@@ -1,5 +1,6 @@
 """Label scene files end to end (read -> predict -> labelled PLY -> metrics), and re-score saved predictions."""
 
+import logging
 import time
 from pathlib import Path
 
@@ -8,11 +9,15 @@ import torch
 from tqdm import tqdm
 
 from pointseg.constants import CLASS_NAMES, CLASS_PALETTE, NUM_CLASSES
+from pointseg.data.tiling import tile_units
 from pointseg.engine.inference import load_predictor, predict_scene
 from pointseg.engine.reporting import write_metrics
-from pointseg.errors import InputNotFoundError
+from pointseg.errors import InputNotFoundError, UserError
 from pointseg.io import PointCloudError, read_ply, read_scene, scene_name, write_ply
+from pointseg.io.atomic import clean_stale_temp_files
 from pointseg.metrics import confusion_matrix
+
+log = logging.getLogger(__name__)
 
 SCENE_SUFFIXES = (".txt", ".ply")
 PRED_SUFFIX = "_pred.ply"
@@ -36,28 +41,43 @@ def ply_comments() -> list[str]:
 
 
 def label_scenes(ckpt: str | Path, inputs: str | Path, out: str | Path, device: torch.device, stride: float | None = None,
-                 batch_size: int | None = None, colorize: bool = False, progress: bool = True) -> dict:
-    """Write <scene>_pred.ply for each input; where ground truth exists, metrics.json/.csv. Returns a summary."""
+                 batch_size: int | None = None, colorize: bool = False, progress: bool = True, strict: bool = False) -> dict:
+    """Write <scene>_pred.ply for each input; where ground truth exists, metrics.json/.csv. Returns a summary.
+
+    A scene that cannot be read (or is otherwise bad input) is skipped with one logged line and listed in
+    the summary's `skipped` ({file: message}); the other scenes are labelled and scored. With `strict`
+    the first bad scene stops the run. Options (checkpoint, stride) are checked before any scene."""
     predict, cfg = load_predictor(ckpt, device)
+    tile_units(cfg.data.patch_size, cfg.infer.stride if stride is None else stride, cfg.data.voxel_size)
+    files = list_scenes(inputs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    confusions, timings = {}, {}
-    for path in tqdm(list_scenes(inputs), desc="scenes", unit="scene", disable=not progress):
+    clean_stale_temp_files(out)
+    confusions, timings, skipped = {}, {}, {}
+    for path in tqdm(files, desc="scenes", unit="scene", disable=not progress):
         t0 = time.perf_counter()
-        scene = read_scene(path)
-        labels, confidence = predict_scene(scene, predict, cfg, stride, batch_size, progress, device)
+        try:
+            scene = read_scene(path)
+            labels, confidence = predict_scene(scene, predict, cfg, stride, batch_size, progress, device)
+        except UserError as err:
+            if strict:
+                raise
+            log.error("skipped %s (--strict stops at the first bad scene)", err)
+            skipped[str(path)] = str(err)
+            continue
         rgb = CLASS_PALETTE[labels] if colorize else scene.rgb
         write_ply(out / f"{scene.name}{PRED_SUFFIX}", scene.xyz, rgb, {"class": labels, "confidence": confidence}, ply_comments())
         if scene.labels is not None:
             confusions[scene.name] = confusion_matrix(scene.labels, labels)
         timings[scene.name] = time.perf_counter() - t0
     table = write_metrics(out, confusions) if confusions else ""
-    return {"scenes": len(timings), "seconds": timings, "table": table}
+    return {"scenes": len(timings), "seconds": timings, "table": table, "skipped": skipped}
 
 
 def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path) -> str:
     """Scores of saved <scene>_pred.ply files against ground-truth scenes of the same name; writes metrics to pred_dir."""
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
+    clean_stale_temp_files(pred_dir)
     preds = sorted(pred_dir.glob(f"*{PRED_SUFFIX}"))
     if not preds:
         raise InputNotFoundError(f"{pred_dir}: no *{PRED_SUFFIX} files")

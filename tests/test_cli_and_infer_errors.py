@@ -120,3 +120,17 @@ def test_temp_files_of_a_killed_infer_are_removed(checkpoint, scenes, tmp_path, 
         label_scenes(checkpoint, scenes / "7_points_GTv3.txt", out, torch.device("cpu"), progress=False)
     assert not dead.exists() and live.exists() and unknown.exists()
     assert "removed 1 temporary file(s) left by killed runs" in caplog.text and ".old.ply.zz9y8x7w.tmp" in caplog.text
+
+
+def test_infer_tool_names_a_negative_stride(monkeypatch, capsys, tmp_path):
+    """`--stride -5` used to blame the voxel size; the tool now names the option (checked before the checkpoint)."""
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    import infer
+
+    argv = ["infer.py", "--ckpt", str(tmp_path / "none.pt"), "--input", str(tmp_path), "--out", str(tmp_path / "o"), "--stride", "-5"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(infer.main)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "error: --stride -5: must be a positive number of metres, at most the patch size\n"

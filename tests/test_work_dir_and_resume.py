@@ -37,7 +37,7 @@ def test_a_finished_run_is_refused_then_moved_aside_on_restart(prepared, tiny_cf
     work = tmp_path / "work"
     run(tiny_cfg, prepared, work, 1)
     best, metrics = (work / "best.pt").read_bytes(), (work / "metrics.jsonl").read_bytes()
-    with pytest.raises(OutputExistsError, match=r"work: holds a finished run \(epoch 1 of 1\) \(last.pt, best.pt, metrics.jsonl, config.json\); "
+    with pytest.raises(OutputExistsError, match=r"work: holds a finished run \(epoch 1 of 1\) \(last.pt, best.pt, metrics.jsonl, config.json(, tensorboard)?\); "
                                                  r"pass --resume to continue it, or --restart to move it aside to work.previous-1"):
         run(tiny_cfg, prepared, work, 1)
     assert (work / "best.pt").read_bytes() == best and (work / "metrics.jsonl").read_bytes() == metrics

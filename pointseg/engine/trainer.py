@@ -150,7 +150,7 @@ class MetricsLog:
             self.tb.flush()
 
 
-RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.json")
+RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.json", "tensorboard")
 
 
 def run_files(work_dir: Path) -> list[str]:

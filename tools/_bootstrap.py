@@ -2,6 +2,7 @@
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -9,3 +10,5 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+# spconv 2.3 imports deprecated torch.cuda.amp decorators: 16 lines of FutureWarning before any output
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"spconv\.")

@@ -6,7 +6,6 @@ stitch), and peak host memory of the end-to-end pass (whole process, and above w
 before reading the scene). With --config and no --ckpt the model has random weights (speed only).
 """
 
-import argparse
 import resource
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 import torch
 
+from pointseg import cli
 from pointseg.config import load_config
 from pointseg.data.synthetic import make_scene
 from pointseg.data.synthetic_files import write_synthetic_scenes
@@ -42,7 +42,7 @@ def peak_mib() -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--ckpt", default=None)
     ap.add_argument("--config", default=None)
     ap.add_argument("--scene", default=None)
@@ -110,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -6,7 +6,6 @@ shared machine the minimum is the steadier estimate of the cost itself). Without
 it writes a 500 m synthetic scene (about 2.3 M points) to runs/bench/ first.
 """
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -15,13 +14,14 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 import pandas as pd
 
+from pointseg import cli
 from pointseg.config import load_config
 from pointseg.data.prepare import SceneJob, prepare_scene
 from pointseg.data.synthetic_files import write_synthetic_scenes
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--scene", default=None)
     ap.add_argument("--config", default=None)
     ap.add_argument("--repeats", type=int, default=5)
@@ -49,4 +49,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -8,7 +8,6 @@ Measures, with the training code itself (PatchDataset, make_loader, train_step):
 Without --data it writes synthetic STPLS3D-format scenes and prepares them under runs/bench/.
 """
 
-import argparse
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -17,6 +16,7 @@ import _bootstrap  # noqa: F401
 import numpy as np
 import torch
 
+from pointseg import cli
 from pointseg.config import load_config
 from pointseg.data.dataset import PatchDataset
 from pointseg.data.prepare import prepare_dataset
@@ -50,7 +50,7 @@ def synthetic_data(root: Path, n_scenes: int, size: float, cfg) -> Path:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--config", default="configs/unet_aspp_wdice.yaml")
     ap.add_argument("--data", default=None, help="a prepared directory (default: synthetic scenes under runs/bench)")
     ap.add_argument("--scenes", type=int, default=5, help="synthetic training scenes to make when --data is not given")
@@ -138,4 +138,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -1,14 +1,14 @@
 """Score saved predictions: python tools/evaluate.py --pred DIR_OF_*_pred.ply --gt DIR_OF_SCENES."""
 
-import argparse
 
 import _bootstrap  # noqa: F401
 
+from pointseg import cli
 from pointseg.engine.labeling import evaluate_predictions
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--pred", required=True)
     ap.add_argument("--gt", required=True)
     args = ap.parse_args()
@@ -16,4 +16,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -1,15 +1,15 @@
 """Write synthetic STPLS3D-format scenes: python tools/make_synthetic.py --out DIR [--scenes 1-5] [--size 500]."""
 
-import argparse
 from concurrent.futures import ProcessPoolExecutor
 
 import _bootstrap  # noqa: F401
 
+from pointseg import cli
 from pointseg.data.synthetic_files import parse_scene_numbers, write_synthetic_scenes
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--out", required=True, help="directory for N_points_GTv3.txt files")
     ap.add_argument("--scenes", default="1-25", help="scene numbers, e.g. '1-25' or '1,2,5'")
     ap.add_argument("--size", type=float, default=500.0, help="scene side in metres")
@@ -32,4 +32,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

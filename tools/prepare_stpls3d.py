@@ -1,16 +1,16 @@
 """Tile, voxelize and split STPLS3D scenes: python tools/prepare_stpls3d.py --src DIR --out DIR [--config X.yaml]."""
 
-import argparse
 import json
 
 import _bootstrap  # noqa: F401
 
+from pointseg import cli
 from pointseg.config import load_config
 from pointseg.data.prepare import prepare_dataset
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--src", default="data/stpls3d/Synthetic_v3_InstanceSegmentation", help="folder of N_points_GTv3.txt scenes")
     ap.add_argument("--out", required=True, help="prepared output directory")
     ap.add_argument("--config", default=None, help="YAML config (its data: section); default: the paper's settings")
@@ -24,4 +24,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -6,10 +6,11 @@ print one markdown table of test OA / mIoU / per-class IoU with the validation m
 and the ASPP diagnostic. Results stay in ROOT/<row>/results.json; ROOT/table.md holds the table.
 """
 
-import argparse
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
+
+from pointseg import cli
 import yaml
 
 from pointseg.config import load_config
@@ -18,7 +19,7 @@ from pointseg.engine.experiments import markdown_table, run_model
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("study", help="a study YAML: base config, data, rows")
     ap.add_argument("--root", default="runs/study")
     ap.add_argument("--rows", default=None, help="comma-separated row names (default: all)")
@@ -51,4 +52,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -8,10 +8,11 @@ A finished run is skipped and a cut one resumed, so the same command picks up wh
 overrides apply to every model (e.g. train.batch_size=8 for a smaller GPU). The table is ROOT/table.md.
 """
 
-import argparse
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
+
+from pointseg import cli
 
 from pointseg.config import ConfigError, load_config
 from pointseg.data.synthetic_files import parse_scene_numbers, write_synthetic_scenes
@@ -28,7 +29,7 @@ MODELS = {
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--src", default=None, help="a folder of N_points_GTv3.txt scenes (default: synthetic scenes under ROOT/raw)")
     ap.add_argument("--root", default="runs/table1")
     ap.add_argument("--scenes", default="1-25", help="synthetic scene numbers to write when --src is not given")
@@ -44,9 +45,9 @@ def main() -> None:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MODELS]
     if unknown:
-        raise SystemExit(f"--models: unknown {unknown}; choose from {', '.join(MODELS)}")
+        raise ConfigError(f"--models: unknown {unknown}; choose from {', '.join(MODELS)}")
     if args.epochs is not None and args.epochs < 1 or args.minutes is not None and args.minutes <= 0:
-        raise SystemExit("--epochs must be >= 1 and --minutes > 0")
+        raise ConfigError(f"--epochs {args.epochs} / --minutes {args.minutes}: a budget needs at least 1 epoch or more than 0 minutes")
     budget = [f"train.epochs={args.epochs}"] if args.epochs else []
     budget += [f"train.time_budget_min={args.minutes}"] if args.minutes else []
     root = Path(args.root)
@@ -70,7 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ConfigError as err:
-        raise SystemExit(f"error: {err}") from None
+    cli.run(main)

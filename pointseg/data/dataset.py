@@ -11,6 +11,7 @@ from pointseg.data.features import PatchSample, point_features
 from pointseg.data.prepare import load_manifest
 from pointseg.data.tiling import assemble_patch
 from pointseg.data.voxelize import voxelize
+from pointseg.errors import InputError, InputNotFoundError
 
 _ARRAYS = ("xyz", "rgb", "labels", "order", "tile_offsets", "point_voxel", "voxel_offsets", "voxel_coords", "patch_offsets", "patch_tiles")
 
@@ -30,9 +31,18 @@ class PreparedScene:
         if self._arrays is None:
             missing = [n for n in _ARRAYS if not (self.directory / f"{n}.npy").is_file()]
             if missing:
-                raise FileNotFoundError(f"{self.directory}: missing {missing}; prepare the data again")
-            self._arrays = {n: np.load(self.directory / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}
+                raise InputNotFoundError(f"{self.directory}: missing {missing}; prepare the data again (tools/prepare_stpls3d.py --overwrite)")
+            self._arrays = {n: _open_array(self.directory / f"{n}.npy") for n in _ARRAYS}
         return self._arrays
+
+    def check(self, n_points: int) -> None:
+        """Open every array now (in the main process, not in a loader worker) and check the point count."""
+        a = self.arrays
+        for name in ("xyz", "rgb", "labels", "order", "point_voxel"):
+            if len(a[name]) != n_points:
+                raise InputError(f"{self.directory / name}.npy: {len(a[name])} rows, the manifest says {n_points} points; "
+                                 f"prepare the data again (tools/prepare_stpls3d.py --overwrite)")
+        self._arrays = None  # reopened lazily where used (loader workers get the path, not the maps)
 
     def _tiles(self, patch: int) -> np.ndarray:
         a = self.arrays
@@ -54,6 +64,14 @@ class PreparedScene:
         return np.sort(np.concatenate(parts)).astype(np.int64)
 
 
+def _open_array(path: Path) -> np.ndarray:
+    """np.load with mmap; a truncated or corrupt file gets its name and the fix, not numpy's message."""
+    try:
+        return np.load(path, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as err:
+        raise InputError(f"{path}: truncated or corrupt array ({err}); prepare the data again (tools/prepare_stpls3d.py --overwrite)") from None
+
+
 class PatchDataset(torch.utils.data.Dataset):
     """The patches of one or more splits ('train', 'val', 'test'); with `train=True`, augmented and re-voxelized."""
 
@@ -62,7 +80,7 @@ class PatchDataset(torch.utils.data.Dataset):
         self.manifest = load_manifest(self.root)
         voxel = self.manifest["data_config"]["voxel_size"]
         if abs(voxel - cfg.data.voxel_size) > 1e-9:
-            raise ValueError(f"{self.root}: prepared at voxel size {voxel} m, but the config asks for {cfg.data.voxel_size} m; prepare again or fix data.voxel_size")
+            raise InputError(f"{self.root}: prepared at voxel size {voxel} m, but the config asks for {cfg.data.voxel_size} m; prepare again or fix data.voxel_size")
         splits = (splits,) if isinstance(splits, str) else tuple(splits)
         self.cfg, self.train, self.seed = cfg, train, seed
         # in shared memory, so persistent loader workers see set_epoch() without being restarted
@@ -70,7 +88,12 @@ class PatchDataset(torch.utils.data.Dataset):
         self.scenes = {s["name"]: PreparedScene(self.root / "scenes" / s["name"]) for s in self.manifest["scenes"]}
         self.items = [(s["name"], p) for s in self.manifest["scenes"] for p in s["patches"] if p["split"] in splits]
         if not self.items:
-            raise ValueError(f"{self.root}: no patches in split(s) {list(splits)}")
+            counts = self.manifest["split"]["patches"]
+            raise InputError(f"{self.root}: no patches in split(s) {list(splits)} (the prepared split has {counts}); "
+                             f"prepare again with more training scenes, a smaller data.val_block_size or data.split_mode: paper")
+        for s in self.manifest["scenes"]:
+            if any(p["split"] in splits for p in s["patches"]):
+                self.scenes[s["name"]].check(s["points"])
 
     def __len__(self) -> int:
         return len(self.items)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pointseg.config import FeatureConfig
+from pointseg.config import ConfigError, FeatureConfig
 from pointseg.data.voxelize import voxel_mean
 
 
@@ -19,7 +19,7 @@ def point_features(xyz: np.ndarray, rgb: np.ndarray, centre: np.ndarray, half_si
         colour = np.asarray(rgb, np.float32) / 255.0
         parts.append(colour * 2 - 1 if cfg.rgb_range == "symmetric" else colour)
     if not parts:
-        raise ValueError("features: enable at least one of xyz and rgb")
+        raise ConfigError("features: enable at least one of xyz and rgb")
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 

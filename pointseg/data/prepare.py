@@ -16,6 +16,7 @@ A patch's sparse tensor is the concatenation of its tiles' voxels (pointseg.data
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,13 +29,18 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from pointseg.config import DataConfig, config_to_dict
+from pointseg.config import ConfigError, DataConfig, config_to_dict
 from pointseg.constants import CLASS_NAMES, IGNORE_LABEL, NUM_CLASSES
 from pointseg.data.split import EXCLUDED, TRAIN, VAL, class_weights, split_leak_free, split_random
 from pointseg.data.tiling import tile_scene
+from pointseg.errors import InputError, InputNotFoundError, OutputExistsError
 from pointseg.io import PointCloudError, atomic_save_npy, atomic_write_text, read_stpls3d_txt, scene_name
+from pointseg.io.atomic import pid_alive
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+WRITTEN_BY = "pointseg prepare"  # in the manifest: --overwrite replaces only a directory that says this
 SCENE_NUMBER = re.compile(r"^(\d+)_")
 
 
@@ -115,14 +121,30 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
     }
 
 
-def find_scenes(src: Path, pattern: str) -> list[Path]:
-    """Scene files under `src` matching `pattern`, by scene number."""
+def find_scenes(src: Path, pattern: str, test_scenes: list[int] | None = None) -> list[Path]:
+    """Scene files under `src` matching `pattern`, by scene number.
+
+    Warns about files in `src` that do not match (they are skipped) and about test scenes named in the
+    config that are not there."""
     if not src.is_dir():
-        raise FileNotFoundError(f"{src}: source directory not found")
+        raise InputNotFoundError(f"{src}: source directory not found")
     files = sorted(src.glob(pattern), key=lambda p: (scene_number(p), p.name))
     if not files:
-        raise FileNotFoundError(f"{src}: no scene files matching '{pattern}'")
+        raise InputNotFoundError(f"{src}: no scene files matching '{pattern}' (data.scene_glob)")
+    matched = set(files)
+    skipped = sorted(p.name for p in src.iterdir() if p.is_file() and not p.name.startswith(".") and p not in matched)
+    if skipped:
+        log.warning("%s: skipped %d file(s) that do not match data.scene_glob '%s': %s", src, len(skipped), pattern, _some(skipped))
+    missing = sorted(set(test_scenes or []) - {scene_number(p) for p in files})
+    if missing:
+        log.warning("%s: test scene(s) %s named in data.test_scenes not found; only the scenes found are prepared", src, missing)
     return files
+
+
+def _some(names: list[str], n: int = 5) -> str:
+    """'a, b, c' or 'a, b, c, d, e and 7 more'."""
+    shown = ", ".join(names[:n])
+    return shown if len(names) <= n else f"{shown} and {len(names) - n} more"
 
 
 def assign_splits(scenes: list[dict[str, Any]], cfg: DataConfig) -> None:
@@ -134,13 +156,22 @@ def assign_splits(scenes: list[dict[str, Any]], cfg: DataConfig) -> None:
         bounds = np.array([p["bounds"] for _, p in trainval]).reshape(-1, 4)
         splits = split_leak_free([s["name"] for s, _ in trainval], bounds, cfg.val_block_size, cfg.val_fraction, cfg.seed)
     else:
-        raise ValueError(f"data.split_mode '{cfg.split_mode}': expected 'leak_free' or 'paper'")
+        raise ConfigError(f"data.split_mode '{cfg.split_mode}': expected 'leak_free' or 'paper'")
     for (_, patch), split in zip(trainval, splits):
         patch["split"] = split
     for s in scenes:
         if s["role"] == "test":
             for p in s["patches"]:
                 p["split"] = "test"
+    if trainval:
+        n_train, n_val = splits.count(TRAIN), splits.count(VAL)
+        if n_val == 0 or n_train == 0:
+            missing = "validation" if n_val == 0 else "training"
+            raise InputError(
+                f"the split leaves no {missing} patches ({n_train} train, {n_val} val, {splits.count(EXCLUDED)} excluded of "
+                f"{len(trainval)} patches in {len({s['name'] for s, _ in trainval})} training scene(s)), so training would fail; "
+                f"add training scenes, lower data.val_block_size (now {cfg.val_block_size} m) or use data.split_mode: paper"
+            )
 
 
 def build_manifest(scenes: list[dict[str, Any]], cfg: DataConfig) -> dict[str, Any]:
@@ -156,6 +187,7 @@ def build_manifest(scenes: list[dict[str, Any]], cfg: DataConfig) -> dict[str, A
             per_split[p["split"]] = per_split.get(p["split"], 0) + 1
     return {
         "format_version": FORMAT_VERSION,
+        "written_by": WRITTEN_BY,
         "data_config": config_to_dict(cfg),
         "class_names": list(CLASS_NAMES),
         "ignore_label": IGNORE_LABEL,
@@ -167,11 +199,18 @@ def build_manifest(scenes: list[dict[str, Any]], cfg: DataConfig) -> dict[str, A
 
 
 def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: int = 1, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Prepare every scene under `src` into `out`; returns a summary. The whole directory appears atomically."""
+    """Prepare every scene under `src` into `out`; returns a summary. The whole directory appears atomically.
+
+    Never touches what prepare did not write: `out` must be new, empty, or a prepared directory (replaced
+    only with `overwrite`); an `out` that is, lies inside, or contains `src` is refused. Leftovers of a
+    killed prepare of the same `out` are removed first (or a half-replaced output restored)."""
     src, out = Path(src), Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: output exists; pass --overwrite to replace it")
-    files = find_scenes(src, cfg.scene_glob)
+    if not out.name:  # '.', '/', 'a/..': name the directory itself
+        out = out.resolve()
+    check_out_against_src(src, out)
+    clean_prepare_leftovers(out)
+    check_output_dir(out, overwrite)
+    files = find_scenes(src, cfg.scene_glob, cfg.test_scenes)
     start = time.perf_counter()
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
@@ -185,13 +224,14 @@ def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: 
         assign_splits(scenes, cfg)
         manifest = build_manifest(scenes, cfg)
         atomic_write_text(partial / "manifest.json", json.dumps(manifest, indent=1))
-        if out.exists():
+        check_output_dir(out, overwrite)  # again: the user may have put something there meanwhile
+        if out.exists() and any(out.iterdir()):
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
             os.replace(partial, out)
             shutil.rmtree(old)
         else:
-            os.replace(partial, out)
+            os.replace(partial, out)  # onto a missing or empty directory
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -205,14 +245,85 @@ def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: 
     }
 
 
+def check_out_against_src(src: Path, out: Path) -> None:
+    """Refuse an output directory that is the source, lies inside it, or contains it."""
+    s, o = src.resolve(), out.resolve()
+    if o == s:
+        raise InputError(f"--out {out} is the source directory --src {src}; choose a new directory for the prepared data")
+    if s in o.parents:
+        raise InputError(f"--out {out} lies inside the source directory --src {src}; choose a directory outside it")
+    if o in s.parents:
+        raise InputError(f"--out {out} contains the source directory --src {src}; replacing it would delete the scenes; choose another --out")
+
+
+PREPARED_ENTRIES = {"manifest.json", "scenes"}
+
+
+def is_prepared_dir(path: Path) -> bool:
+    """Whether `path` is a directory prepare wrote: a manifest that says so, and nothing but it and scenes/.
+
+    A manifest.json that no longer parses (truncated, edited) still counts, so that --overwrite can replace it."""
+    path = Path(path)
+    if not (path / "manifest.json").is_file() or not {p.name for p in path.iterdir()} <= PREPARED_ENTRIES:
+        return False
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return True
+    return isinstance(manifest, dict) and (manifest.get("written_by") == WRITTEN_BY or {"format_version", "scenes"} <= set(manifest))
+
+
+def check_output_dir(out: Path, overwrite: bool) -> None:
+    """`out` may be missing, an empty directory, or (with overwrite) a directory prepare wrote."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise OutputExistsError(f"{out}: exists and is not a directory; choose another --out")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    if not is_prepared_dir(out):
+        raise OutputExistsError(
+            f"{out}: not empty and not written by prepare (it holds {_some(entries)}); nothing was changed. "
+            f"Prepare replaces only a directory it wrote; choose a new or empty --out"
+        )
+    if not overwrite:
+        raise OutputExistsError(f"{out}: output exists (prepared data); pass --overwrite to replace it")
+
+
+def clean_prepare_leftovers(out: Path) -> None:
+    """What a killed prepare of `out` left beside it: `.OUT.partial-PID` (removed) and `.OUT.old-PID`
+    (the previous output, mid-replacement: restored when `out` is missing, else removed). Live PIDs are left alone."""
+    parent = out.parent
+    if not parent.is_dir():
+        return
+    for kind in ("partial", "old"):
+        for p in sorted(parent.glob(f".{out.name}.{kind}-*")):
+            pid = p.name.rsplit("-", 1)[1]
+            if not pid.isdigit() or pid_alive(int(pid)) or not p.is_dir():
+                continue
+            if kind == "old" and not out.exists() and is_prepared_dir(p):
+                os.replace(p, out)
+                log.warning("%s: restored from %s, left by a prepare killed while replacing it", out, p.name)
+            elif kind == "partial" or is_prepared_dir(p):
+                shutil.rmtree(p)
+                log.warning("%s: removed %s, left by a killed prepare (process %s)", parent, p.name, pid)
+
+
 def load_manifest(prepared: str | Path) -> dict[str, Any]:
     """Read a prepared directory's manifest, checking its format version."""
     path = Path(prepared) / "manifest.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found; run tools/prepare_stpls3d.py first")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format version {manifest.get('format_version')}, this pointseg reads {FORMAT_VERSION}; prepare again")
+        raise InputNotFoundError(f"{path}: not found; run tools/prepare_stpls3d.py first")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        where = f" at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError) else ""
+        raise InputError(f"{path}: not valid JSON{where}: the file is truncated or was edited; "
+                         f"prepare the data again (tools/prepare_stpls3d.py --overwrite)") from None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        version = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise InputError(f"{path}: format version {version}, this pointseg reads {FORMAT_VERSION}; prepare again")
     return manifest
 
 

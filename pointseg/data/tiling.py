@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pointseg.config import ConfigError
 from pointseg.data.voxelize import hash_keys, pack_cells, unpack_keys, voxel_cells
+from pointseg.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,16 @@ class PatchGrid:
 
 def tile_units(size: float, stride: float, voxel_size: float) -> tuple[int, int, int]:
     """(voxels per tile, tiles per patch, tiles per stride); raises unless all are whole numbers."""
+    if not (math.isfinite(size) and size > 0 and math.isfinite(voxel_size) and voxel_size > 0):
+        raise InputError(f"patch size {size} m and voxel size {voxel_size} m: both must be positive")
+    if not (math.isfinite(stride) and 0 < stride <= size):
+        raise InputError(f"stride {stride} m: must be positive and at most the patch size {size} m (no gaps between patches)")
     size_v, stride_v = size / voxel_size, stride / voxel_size
     if abs(size_v - round(size_v)) > 1e-6 * size_v or abs(stride_v - round(stride_v)) > 1e-6 * stride_v:
-        raise ValueError(f"patch size {size} m and stride {stride} m must be whole multiples of the voxel size {voxel_size} m")
+        raise InputError(f"patch size {size} m and stride {stride} m must be whole multiples of the voxel size {voxel_size} m")
     size_v, stride_v = round(size_v), round(stride_v)
     if not 0 < stride_v <= size_v:
-        raise ValueError(f"patch size {size} m and stride {stride} m: need 0 < stride <= size (no gaps between patches)")
+        raise InputError(f"patch size {size} m and stride {stride} m: need 0 < stride <= size (no gaps between patches)")
     tile_v = math.gcd(size_v, stride_v)
     return tile_v, size_v // tile_v, stride_v // tile_v
 
@@ -139,7 +145,7 @@ def tile_scene(
     `min_points` points are merged into their fullest neighbour (`merge`), or kept as they are (`keep`).
     """
     if sparse_policy not in ("merge", "keep"):
-        raise ValueError(f"sparse patch policy '{sparse_policy}': expected 'merge' or 'keep'")
+        raise ConfigError(f"sparse patch policy '{sparse_policy}': expected 'merge' or 'keep'")
     tile_v, per_patch, per_stride = tile_units(size, stride, voxel_size)
     cells = voxel_cells(local_xyz, voxel_size)
     if (cells[:, :2] < 0).any():

@@ -5,6 +5,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pointseg.errors import InputError
+
+
 @dataclass
 class Voxels:
     """A voxelization of N points into V occupied cells.
@@ -43,7 +46,7 @@ def pack_cells(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     extent = np.array([cells[:, a].max() for a in range(3)]) - offset + 1
     bits = np.array([max(1, int(e - 1).bit_length()) for e in extent])
     if bits.sum() > 62:
-        raise ValueError(f"voxelize: grid of {extent.tolist()} cells too large to hash; use a larger voxel size or smaller patches")
+        raise InputError(f"voxelize: grid of {extent.tolist()} cells too large to hash; use a larger voxel size or smaller patches")
     keys = (cells[:, 0] - offset[0]) << int(bits[1] + bits[2])
     keys |= (cells[:, 1] - offset[1]) << int(bits[2])
     keys |= cells[:, 2] - offset[2]

@@ -7,6 +7,7 @@ import torch
 
 from pointseg.config import Config, config_from_dict, config_to_dict, fingerprint
 from pointseg.constants import CLASS_NAMES
+from pointseg.errors import InputError, InputNotFoundError
 from pointseg.io.atomic import atomic_path
 
 
@@ -26,13 +27,13 @@ def model_fingerprint(cfg: Config) -> str:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+        raise InputNotFoundError(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
-        raise ValueError(f"{path}: not a readable checkpoint ({err})") from None
+        raise InputError(f"{path}: not a readable checkpoint ({err})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-        raise ValueError(f"{path}: not a pointseg checkpoint (no model state or config)")
+        raise InputError(f"{path}: not a pointseg checkpoint (no model state or config)")
     return ckpt
 
 
@@ -40,7 +41,7 @@ def checkpoint_config(ckpt: dict[str, Any], path: str | Path) -> Config:
     try:
         return config_from_dict(ckpt["config"], f"{path}:config")
     except ValueError as err:
-        raise ValueError(f"{path}: its config does not fit this pointseg ({err})") from None
+        raise InputError(f"{path}: its config does not fit this pointseg ({err})") from None
 
 
 def check_compatible(ckpt: dict[str, Any], cfg: Config, path: str | Path) -> None:
@@ -52,11 +53,11 @@ def check_compatible(ckpt: dict[str, Any], cfg: Config, path: str | Path) -> Non
     for section in ("model", "features"):
         a, b = config_to_dict(getattr(saved, section)), config_to_dict(getattr(cfg, section))
         diffs += [f"{section}.{k}: checkpoint {a[k]!r}, config {b[k]!r}" for k in a if a[k] != b.get(k)]
-    raise ValueError(f"{path}: checkpoint is from another model config ({'; '.join(diffs)})")
+    raise InputError(f"{path}: checkpoint is from another model config ({'; '.join(diffs)})")
 
 
 def load_model_state(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as err:
-        raise ValueError(f"{path}: weights do not fit the model ({str(err).splitlines()[0]})") from None
+        raise InputError(f"{path}: weights do not fit the model ({str(err).splitlines()[0]})") from None

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from pointseg.errors import EnvironmentProblem, InputError
+
 
 @dataclass
 class DistInfo:
@@ -29,10 +31,10 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda: no CUDA device is visible")
+            raise EnvironmentProblem("--device cuda: no CUDA device is visible")
         return torch.device("cuda", local_rank)
     if name != "cpu":
-        raise ValueError(f"device '{name}': expected auto, cuda or cpu")
+        raise InputError(f"device '{name}': expected auto, cuda or cpu")
     return torch.device("cpu")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pointseg.config import Config
+from pointseg.config import Config, ConfigError
 from pointseg.constants import NUM_CLASSES
 from pointseg.data.features import Batch
 from pointseg.data.tiling import tile_scene
@@ -54,7 +54,7 @@ def tta_views(n: int) -> list[tuple[float, bool]]:
     """The n test-time views as (angle about z in radians, mirrored in x): angles 360/n degrees apart,
     every other view mirrored; view 0 is the scene as it is."""
     if n < 1:
-        raise ValueError(f"--tta {n}: expected 1 (no test-time augmentation) or more views")
+        raise ConfigError(f"--tta {n}: expected 1 (no test-time augmentation) or more views")
     return [(2 * np.pi * k / n, k % 2 == 1) for k in range(n)]
 
 

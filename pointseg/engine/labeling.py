@@ -1,5 +1,6 @@
 """Label scene files end to end (read -> predict -> labelled PLY -> metrics), and re-score saved predictions."""
 
+import logging
 import time
 from pathlib import Path
 
@@ -9,10 +10,15 @@ from tqdm import tqdm
 
 from pointseg.constants import CLASS_NAMES, CLASS_PALETTE, NUM_CLASSES
 from pointseg.config import apply_overrides
+from pointseg.data.tiling import tile_units
 from pointseg.engine.inference import load_predictor, predict_scene, tta_views
 from pointseg.engine.reporting import write_metrics
+from pointseg.errors import InputNotFoundError, UserError
 from pointseg.io import PointCloudError, read_ply, read_scene, scene_name, write_ply
+from pointseg.io.atomic import clean_stale_temp_files
 from pointseg.metrics import confusion_matrix
+
+log = logging.getLogger(__name__)
 
 SCENE_SUFFIXES = (".txt", ".ply")
 PRED_SUFFIX = "_pred.ply"
@@ -26,10 +32,10 @@ def list_scenes(path: str | Path | list[Path]) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such file or directory")
+        raise InputNotFoundError(f"{path}: no such file or directory")
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in SCENE_SUFFIXES and not p.name.endswith(PRED_SUFFIX))
     if not files:
-        raise FileNotFoundError(f"{path}: no .txt or .ply scenes")
+        raise InputNotFoundError(f"{path}: no .txt or .ply scenes")
     return files
 
 
@@ -38,40 +44,56 @@ def ply_comments() -> list[str]:
 
 
 def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | Path, device: torch.device, stride: float | None = None,
-                 batch_size: int | None = None, colorize: bool = False, progress: bool = True, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+                 batch_size: int | None = None, colorize: bool = False, progress: bool = True, strict: bool = False,
+                 overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """Write <scene>_pred.ply for each input; where ground truth exists, metrics.json/.csv. Returns a summary.
+
+    A scene that cannot be read (or is otherwise bad input) is skipped with one logged line and listed in
+    the summary's `skipped` ({file: message}); the other scenes are labelled and scored. With `strict`
+    the first bad scene stops the run. Options (checkpoint, stride, overrides) are checked before any scene.
     `overrides`: dotted infer.* settings (e.g. infer.tta=4) on top of the checkpoint's config."""
     predict, cfg = load_predictor(ckpt, device)
     cfg = apply_overrides(cfg, overrides, allowed=("infer",))
-    tta_views(cfg.infer.tta)  # a bad view count fails before the first scene is read
+    tta_views(cfg.infer.tta)
+    tile_units(cfg.data.patch_size, cfg.infer.stride if stride is None else stride, cfg.data.voxel_size)
+    files = list_scenes(inputs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    confusions, timings = {}, {}
-    for path in tqdm(list_scenes(inputs), desc="scenes", unit="scene", disable=not progress):
+    clean_stale_temp_files(out)
+    confusions, timings, skipped = {}, {}, {}
+    for path in tqdm(files, desc="scenes", unit="scene", disable=not progress):
         t0 = time.perf_counter()
-        scene = read_scene(path)
-        labels, confidence = predict_scene(scene, predict, cfg, stride, batch_size, progress, device)
+        try:
+            scene = read_scene(path)
+            labels, confidence = predict_scene(scene, predict, cfg, stride, batch_size, progress, device)
+        except UserError as err:
+            if strict:
+                raise
+            log.error("skipped %s (--strict stops at the first bad scene)", err)
+            skipped[str(path)] = str(err)
+            continue
         rgb = CLASS_PALETTE[labels] if colorize else scene.rgb
         write_ply(out / f"{scene.name}{PRED_SUFFIX}", scene.xyz, rgb, {"class": labels, "confidence": confidence}, ply_comments())
         if scene.labels is not None:
             confusions[scene.name] = confusion_matrix(scene.labels, labels)
         timings[scene.name] = time.perf_counter() - t0
     table = write_metrics(out, confusions) if confusions else ""
-    return {"scenes": len(timings), "seconds": timings, "table": table}
+    return {"scenes": len(timings), "seconds": timings, "table": table, "skipped": skipped}
 
 
 def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path) -> str:
     """Scores of saved <scene>_pred.ply files against ground-truth scenes of the same name; writes metrics to pred_dir."""
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
+    clean_stale_temp_files(pred_dir)
     preds = sorted(pred_dir.glob(f"*{PRED_SUFFIX}"))
     if not preds:
-        raise FileNotFoundError(f"{pred_dir}: no *{PRED_SUFFIX} files")
+        raise InputNotFoundError(f"{pred_dir}: no *{PRED_SUFFIX} files")
     ground_truth = {scene_name(p): p for p in list_scenes(gt_dir)}
     confusions = {}
     for pred_path in preds:
         name = pred_path.name[: -len(PRED_SUFFIX)]
         if name not in ground_truth:
-            raise FileNotFoundError(f"{pred_path}: no ground truth '{name}.txt' or '{name}.ply' in {gt_dir}")
+            raise InputNotFoundError(f"{pred_path}: no ground truth '{name}.txt' or '{name}.ply' in {gt_dir}")
         pred = read_ply(pred_path)
         gt = read_scene(ground_truth[name])
         if pred.labels is None:

@@ -9,7 +9,7 @@ same features), which tests/test_metrics_inference.py checks.
 import numpy as np
 import torch
 
-from pointseg.config import Config
+from pointseg.config import Config, ConfigError
 from pointseg.data.features import Batch
 from pointseg.data.tiling import TiledScene
 
@@ -94,5 +94,5 @@ class PatchBatcher:
             colour = self.rgb[index].float() / 255.0
             parts.append(colour * 2 - 1 if fc.rgb_range == "symmetric" else colour)
         if not parts:
-            raise ValueError("features: enable at least one of xyz and rgb")
+            raise ConfigError("features: enable at least one of xyz and rgb")
         return torch.cat(parts, dim=1)

@@ -3,6 +3,8 @@
 import math
 from collections.abc import Callable
 
+from pointseg.config import ConfigError
+
 SCHEDULERS = ("none", "cosine", "onecycle")
 
 
@@ -16,7 +18,7 @@ def lr_multiplier(name: str, warmup_fraction: float = 0.0) -> Callable[[float], 
     if name == "none":
         return lambda progress: 1.0
     if name not in SCHEDULERS:
-        raise ValueError(f"train.scheduler '{name}': expected one of {', '.join(SCHEDULERS)}")
+        raise ConfigError(f"train.scheduler '{name}': expected one of {', '.join(SCHEDULERS)}")
     start, end = (0.0, 0.0) if name == "cosine" else (1 / 25, 1e-4)
     warm = warmup_fraction if warmup_fraction > 0 or name == "cosine" else 0.3
 

@@ -3,6 +3,7 @@
 import json
 import logging
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -10,17 +11,20 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler, SequentialSampler
 from tqdm import tqdm
 
-from pointseg.config import Config, config_to_dict
+from pointseg.config import Config, ConfigError, config_to_dict
 from pointseg.constants import NUM_CLASSES
 from pointseg.data.dataset import PatchDataset
 from pointseg.data.features import Batch, collate
 from pointseg.engine.checkpoint import check_compatible, load_checkpoint, load_model_state, save_checkpoint
 from pointseg.engine.distributed import DistInfo, all_reduce_sum, barrier, setup_distributed
 from pointseg.engine.schedules import lr_multiplier
+from pointseg.errors import InputError, InputNotFoundError, OutputExistsError
+from pointseg.io.atomic import atomic_write_text, clean_stale_temp_files
 from pointseg.losses import build_loss
 from pointseg.metrics import scores
 from pointseg.models import build_model
@@ -49,7 +53,7 @@ def resolve_class_weights(cfg: Config, manifest: dict[str, Any]) -> torch.Tensor
     elif isinstance(cw, list) and len(cw) == NUM_CLASSES:
         w = torch.tensor(cw, dtype=torch.float32)
     else:
-        raise ValueError(f"loss.class_weights: expected 'manifest', 'sqrt', 'none' or {NUM_CLASSES} numbers, got {cw!r}")
+        raise ConfigError(f"loss.class_weights: expected 'manifest', 'sqrt', 'none' or {NUM_CLASSES} numbers, got {cw!r}")
     if cfg.loss.class_weight_cap > 0:
         w = w.clamp(max=cfg.loss.class_weight_cap)
     return w
@@ -70,18 +74,20 @@ class ShardSampler(Sampler[int]):
 
 
 def make_loader(ds: PatchDataset, batch: int, cfg: Config, dist_info: DistInfo, train: bool) -> DataLoader:
-    """Training: shuffled (per rank when distributed); evaluation: each patch once over all ranks."""
-    if train and dist_info.distributed:
+    """Training: shuffled (per rank when distributed); evaluation: each patch once over all ranks.
+
+    The training order is a function of (train.seed, epoch) alone, on one process or many (the sampler's
+    set_epoch): a resumed run draws the same patch order as an uncut one. The loader has its own
+    generator, so starting its iterator draws nothing from torch's global RNG."""
+    if train:
         sampler = DistributedSampler(ds, dist_info.world_size, dist_info.rank, shuffle=True, seed=cfg.train.seed)
-    elif train:
-        sampler = RandomSampler(ds, generator=torch.Generator().manual_seed(cfg.train.seed))
     elif dist_info.distributed:
         sampler = ShardSampler(len(ds), dist_info.rank, dist_info.world_size)
     else:
         sampler = SequentialSampler(ds)
     workers = cfg.train.num_workers
     return DataLoader(
-        ds, batch_size=batch, sampler=sampler, collate_fn=collate, num_workers=workers,
+        ds, batch_size=batch, sampler=sampler, collate_fn=collate, num_workers=workers, generator=torch.Generator().manual_seed(cfg.train.seed),
         pin_memory=dist_info.device.type == "cuda", drop_last=train and len(ds) >= batch,
         # persistent: the dataset's epoch (augmentation draws) reaches the workers through shared memory
         persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
@@ -152,14 +158,117 @@ class MetricsLog:
             self.tb.flush()
 
 
-def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool = False, device: str = "auto", progress: bool = True) -> dict[str, Any]:
-    """Train per `cfg` on a prepared directory; checkpoints and metrics go to work_dir. Returns the last record."""
+RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.json", "tensorboard")
+
+
+def run_files(work_dir: Path) -> list[str]:
+    """The files of a started or finished run in work_dir."""
+    return [n for n in RUN_FILES if (work_dir / n).exists()]
+
+
+def describe_run(work_dir: Path) -> str:
+    """'a finished run (epoch 8 of 8)', 'a started run (epoch 3 of 8)' or 'a started run (no checkpoint yet)'."""
+    last = work_dir / "last.pt"
+    if not last.is_file():
+        return "a started run (no checkpoint yet)"
+    try:
+        ckpt = torch.load(last, map_location="cpu", weights_only=False)
+        done, total = ckpt["epoch"] + 1, ckpt["config"]["train"]["epochs"]
+    except Exception:  # unreadable: say what is there, not why
+        return "a run (last.pt unreadable)"
+    return f"a {'finished' if done >= total else 'started'} run (epoch {done} of {total})"
+
+
+def aside_path(work_dir: Path) -> Path:
+    """work_dir's sibling `NAME.previous-K` with the smallest free K."""
+    k = 1
+    while (work_dir.parent / f"{work_dir.name}.previous-{k}").exists():
+        k += 1
+    return work_dir.parent / f"{work_dir.name}.previous-{k}"
+
+
+def check_work_dir(work_dir: Path, resume: bool, restart: bool, dist_info: DistInfo) -> None:
+    """Never mix two runs in one work dir: a fresh start needs an empty one, or --restart, which moves
+    the old run aside (renamed, never deleted); --resume needs last.pt."""
+    if resume and restart:
+        raise InputError("--resume and --restart: choose one (continue the run in the work dir, or move it aside and start over)")
+    found = run_files(work_dir)
+    if resume and not (work_dir / "last.pt").is_file():
+        hint = "; pass --restart instead to move it aside and start over" if found else "; run without --resume to start"
+        raise InputNotFoundError(f"{work_dir / 'last.pt'}: nothing to resume (no checkpoint){hint}")
+    if not resume and found:
+        if not restart:
+            raise OutputExistsError(
+                f"{work_dir}: holds {describe_run(work_dir)} ({', '.join(found)}); pass --resume to continue it, "
+                f"or --restart to move it aside to {aside_path(work_dir).name} and start over"
+            )
+        barrier()  # every rank has looked before rank 0 moves anything
+        if dist_info.is_main:
+            aside = aside_path(work_dir)
+            os.replace(work_dir, aside)
+            log.warning("%s: moved the previous run aside to %s", work_dir, aside)
+        barrier()
+
+
+def rng_states() -> dict[str, Any]:
+    """This process's global RNG states (python, numpy, torch, CUDA)."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_states(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def gather_rng_states() -> list[dict[str, Any]]:
+    """Every rank's RNG states, in rank order (one entry without a process group)."""
+    state = rng_states()
+    if dist.is_available() and dist.is_initialized():
+        out: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(out, state)
+        return out
+    return [state]
+
+
+def trim_metrics_log(path: Path, epochs_done: int) -> None:
+    """Keep the records of the first `epochs_done` epochs: a run killed after writing an epoch's line but
+    before its checkpoint (or mid-line) would otherwise log that epoch twice once resumed."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["epoch"] <= epochs_done:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    if kept != lines:
+        atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+        log.warning("%s: dropped %d record(s) past the checkpoint's epoch %d", path, len(lines) - len(kept), epochs_done)
+
+
+def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool = False, device: str = "auto", progress: bool = True,
+          restart: bool = False) -> dict[str, Any]:
+    """Train per `cfg` on a prepared directory; checkpoints and metrics go to work_dir. Returns the last record.
+
+    A work dir holding a run is refused unless `resume` (continue it exactly: model, optimizer, scheduler,
+    scaler, RNG states and the epoch's patch order) or `restart` (move it aside first)."""
     dist_info = setup_distributed(device)
     work_dir = Path(work_dir)
+    check_work_dir(work_dir, resume, restart, dist_info)
     work_dir.mkdir(parents=True, exist_ok=True)
+    if dist_info.is_main:
+        clean_stale_temp_files(work_dir)
     seed_everything(cfg.train.seed + dist_info.rank)
     if cfg.train.batch_size % dist_info.world_size:
-        raise ValueError(f"train.batch_size {cfg.train.batch_size} does not split over {dist_info.world_size} ranks")
+        raise ConfigError(f"train.batch_size {cfg.train.batch_size} does not split over {dist_info.world_size} ranks")
     per_rank = cfg.train.batch_size // dist_info.world_size
 
     train_ds = PatchDataset(data_dir, "train", cfg, train=True, seed=cfg.train.seed)
@@ -177,7 +286,7 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
         model = DistributedDataParallel(model)  # inputs are moved by us; one device per process
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(cfg.train.optimizer)
     if opt_cls is None:
-        raise ValueError(f"train.optimizer '{cfg.train.optimizer}': expected adam or adamw")
+        raise ConfigError(f"train.optimizer '{cfg.train.optimizer}': expected adam or adamw")
     optimizer = opt_cls(core.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     steps_per_epoch = len(train_loader) if cfg.train.max_steps_per_epoch <= 0 else min(len(train_loader), cfg.train.max_steps_per_epoch)
     total_steps = max(1, steps_per_epoch * cfg.train.epochs)
@@ -194,7 +303,19 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
         scaler.load_state_dict(ckpt["scaler"])
         start_epoch, step, best_miou = ckpt["epoch"] + 1, ckpt["step"], ckpt.get("best_miou", -1.0)
         trained_s = ckpt.get("trained_seconds", 0.0)
+        if start_epoch >= cfg.train.epochs or ckpt.get("finished") and ckpt["config"]["train"].get("time_budget_min") == cfg.train.time_budget_min:
+            if dist_info.is_main:
+                log.warning("%s: the run finished (epoch %d of %d%s); nothing to do (raise --epochs or the time budget to train further)",
+                            last_path, start_epoch, cfg.train.epochs, f", {trained_s / 60:.1f} of {cfg.train.time_budget_min:g} min" if cfg.train.time_budget_min else "")
+            return ckpt.get("record", {})
+        states = ckpt.get("rng")
+        if states is not None and len(states) == dist_info.world_size:
+            set_rng_states(states[dist_info.rank])
+        elif dist_info.is_main:
+            log.warning("%s: saved by %s rank(s), resumed on %d: global RNG states reseeded (the patch order stays exact)",
+                        last_path, "unknown" if states is None else len(states), dist_info.world_size)
         if dist_info.is_main:
+            trim_metrics_log(work_dir / "metrics.jsonl", start_epoch)
             log.info("resumed from %s: epoch %d, step %d", last_path, start_epoch, step)
 
     metrics_log = MetricsLog(work_dir, dist_info.is_main)
@@ -220,8 +341,7 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
         if done_fraction(trained_s) >= 1.0:  # a time budget spent before the planned epochs
             break
         train_ds.set_epoch(epoch)
-        if isinstance(train_loader.sampler, DistributedSampler):
-            train_loader.sampler.set_epoch(epoch)
+        train_loader.sampler.set_epoch(epoch)  # the patch order of this epoch: a function of (seed, epoch)
         model.train()
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not (progress and dist_info.is_main), leave=False)
         loss_sum, n_steps, voxels, t0 = torch.zeros((), device=dist_info.device), 0, 0, time.perf_counter()
@@ -255,6 +375,7 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
         if (epoch + 1) % cfg.train.val_every == 0 or epoch + 1 == cfg.train.epochs or out_of_time:
             s = scores(evaluate(model, val_loader, dist_info.device))
             record.update(val_oa=s.oa, val_miou=s.miou)
+        rng = gather_rng_states()  # a collective: every rank takes part
         if dist_info.is_main:
             metrics_log.write(record)
             log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items() if k != "epoch"))
@@ -262,10 +383,10 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
             if improved:
                 best_miou = record["val_miou"]
             state = {"model": core.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "best_miou": best_miou, "record": record,
+                     "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "best_miou": best_miou, "record": record, "rng": rng,
                      "trained_seconds": trained_s, "finished": epoch + 1 == cfg.train.epochs or out_of_time}
-            save_checkpoint(last_path, state, cfg)
-            if improved:
+            if improved:  # best before last: killed in between, the resumed run redoes this epoch identically
                 save_checkpoint(best_path, state, cfg)
+            save_checkpoint(last_path, state, cfg)
         barrier()
     return record

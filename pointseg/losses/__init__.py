@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from pointseg.config import LossConfig
+from pointseg.config import ConfigError, LossConfig
 from pointseg.losses.cross_entropy import FocalLoss, TopKCrossEntropy, WeightedCrossEntropy
 from pointseg.losses.lovasz import LovaszSoftmax
 from pointseg.losses.overlap import FocalTversky, SoftDice, SoftIoU, TopKDice, Tversky, WeightedDice
@@ -67,8 +67,8 @@ def build_loss(cfg: LossConfig, class_weights: torch.Tensor | None) -> CompoundL
     terms = []
     for term in cfg.terms:
         if term.name not in LOSSES:
-            raise ValueError(f"loss '{term.name}': unknown; choose from {sorted(LOSSES)}")
+            raise ConfigError(f"loss '{term.name}': unknown; choose from {sorted(LOSSES)}")
         terms.append((term.name, term.weight, LOSSES[term.name](class_weights, **term.params)))
     if not terms:
-        raise ValueError("loss.terms: empty; name at least one loss")
+        raise ConfigError("loss.terms: empty; name at least one loss")
     return CompoundLoss(terms)

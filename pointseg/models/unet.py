@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from pointseg.config import Config, ModelConfig
+from pointseg.config import Config, ConfigError, ModelConfig
 from pointseg.data.features import Batch
 from pointseg.models.blocks import ASPP, ResidualBlock
 from pointseg.models.spconv_ops import SparseConvTensor, SparseSequential, down, subm, up, with_features
@@ -16,7 +16,7 @@ class SparseUNet(nn.Module):
         super().__init__()
         ch = list(cfg.channels)
         if len(ch) < 2:
-            raise ValueError("model.channels: need at least two levels")
+            raise ConfigError("model.channels: need at least two levels")
         self.levels = len(ch)
         self.stem = SparseSequential(subm(in_channels, ch[0], 3, "subm0"), nn.BatchNorm1d(ch[0]), nn.ReLU(inplace=True))
         self.encoder = nn.ModuleList(ResidualBlock(ch[i], ch[i], f"subm{i}") for i in range(self.levels))
@@ -48,9 +48,20 @@ class SparseUNet(nn.Module):
             x = self.decoder[i](with_features(x, torch.cat([x.features, skips[i].features], dim=1)))
         return x
 
+    def spatial_shape(self, shape: list[int]) -> list[int]:
+        """The grid the convs run on: each axis rounded up to a multiple of 2**(levels - 1).
+
+        A 2x2x2 stride-2 conv maps s cells to (s - 2) // 2 + 1, so a patch thinner than 2**(levels - 1)
+        voxels on an axis (one stray point, identical points, a flat car park) would reach 0 cells at
+        some level, where spconv aborts ("out spatial shape ... ratch zero"). Voxels keep their coordinates;
+        only the empty margin of the grid grows, which changes no conv output.
+        """
+        m = 2 ** (self.levels - 1)
+        return [max(m, -(-int(s) // m) * m) for s in shape]
+
     def forward(self, batch: Batch) -> torch.Tensor:
         """Point logits (N, num_classes): voxel features gathered to every point through the inverse map."""
-        x = SparseConvTensor(batch.feats, batch.coords, batch.spatial_shape, batch.batch_size)
+        x = SparseConvTensor(batch.feats, batch.coords, self.spatial_shape(batch.spatial_shape), batch.batch_size)
         voxels = self.forward_voxels(x)
         return self.head(voxels.features[batch.inverse])
 

@@ -1,0 +1,154 @@
+"""Prepare never loses or mixes up a user's data: guards on --out, leftovers of killed runs, clear messages."""
+
+import hashlib
+import json
+import logging
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pointseg.data.dataset import PatchDataset
+from pointseg.data.prepare import prepare_dataset
+from pointseg.data.synthetic_files import write_synthetic_scenes
+from pointseg.errors import InputError, OutputExistsError, UserError
+from pointseg.io import PointCloudError
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file under root (hidden ones included), by relative path."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.fixture
+def src(demo_scenes, tmp_path):
+    """A copy of the demo scenes plus a user's notes file."""
+    d = tmp_path / "raw"
+    shutil.copytree(demo_scenes, d)
+    (d / "notes.txt").write_text("my field notes\n")
+    return d
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "parent"])
+def test_out_that_is_in_or_around_src_is_refused_and_src_untouched(src, tiny_cfg, where):
+    out = {"same": src, "inside": src / "prepared", "parent": src.parent}[where]
+    before = snapshot(src)
+    with pytest.raises(InputError, match="--out .*(is the source|lies inside the source|contains the source)"):
+        prepare_dataset(src, out, tiny_cfg.data, overwrite=True, progress=False)
+    assert snapshot(src) == before
+    assert not (src / "prepared").exists()
+
+
+def test_foreign_directory_is_refused_even_with_overwrite(src, tiny_cfg, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("chapter 1")
+    (out / "data.csv").write_text("1,2,3")
+    before = snapshot(out)
+    with pytest.raises(OutputExistsError, match=r"mine: not empty and not written by prepare \(it holds data.csv, thesis.tex\)"):
+        prepare_dataset(src, out, tiny_cfg.data, overwrite=True, progress=False)
+    assert snapshot(out) == before
+
+
+def test_prepared_directory_holding_a_user_file_is_not_replaced(prepared, tiny_cfg, src, tmp_path):
+    out = tmp_path / "prep"
+    shutil.copytree(prepared, out)
+    (out / "notes.md").write_text("do not lose me")
+    before = snapshot(out)
+    with pytest.raises(OutputExistsError, match=r"holds manifest.json, notes.md, scenes"):
+        prepare_dataset(src, out, tiny_cfg.data, overwrite=True, progress=False)
+    assert snapshot(out) == before
+
+
+def test_empty_output_directory_is_used(src, tiny_cfg, tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    prepare_dataset(src, out, tiny_cfg.data, progress=False)
+    assert json.loads((out / "manifest.json").read_text())["written_by"] == "pointseg prepare"
+
+
+def test_prepare_warns_about_skipped_files_and_missing_test_scenes(src, tiny_cfg, tmp_path, caplog):
+    import copy
+
+    cfg = copy.deepcopy(tiny_cfg.data)
+    cfg.test_scenes = [5, 10, 15]
+    with caplog.at_level(logging.WARNING):
+        prepare_dataset(src, tmp_path / "out", cfg, progress=False)
+    assert "skipped 1 file(s) that do not match data.scene_glob '*_points_GTv3.txt': notes.txt" in caplog.text
+    assert "test scene(s) [10, 15] named in data.test_scenes not found" in caplog.text
+
+
+def test_split_without_validation_patches_is_refused_with_the_fix(tmp_path, tiny_cfg):
+    raw = tmp_path / "raw"
+    write_synthetic_scenes(raw, [1], size=40.0, density=2.0)  # one 100 m block: nothing left for validation
+    with pytest.raises(InputError, match="the split leaves no validation patches .*data.val_block_size"):
+        prepare_dataset(raw, tmp_path / "out", tiny_cfg.data, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_point_cloud_error_pickles_so_worker_errors_reach_the_user(src, tiny_cfg, tmp_path):
+    err = pickle.loads(pickle.dumps(PointCloudError("a.txt", "7 columns")))
+    assert str(err) == "a.txt: 7 columns" and err.path == "a.txt" and isinstance(err, UserError)
+    (src / "3_points_GTv3.txt").write_text("1,2,3,4,5,6,7\n")
+    with pytest.raises(PointCloudError, match="3_points_GTv3.txt: 7 columns, expected 6"):
+        prepare_dataset(src, tmp_path / "out", tiny_cfg.data, workers=2, progress=False)
+
+
+def test_leftovers_of_a_killed_prepare_are_removed(src, tiny_cfg, tmp_path):
+    out = tmp_path / "prep"
+    pid = dead_pid()
+    partial = tmp_path / f".prep.partial-{pid}"
+    (partial / "scenes").mkdir(parents=True)
+    (partial / "scenes" / "x.npy").write_bytes(b"half")
+    live = tmp_path / ".prep.partial-1"  # PID 1 is alive: another run's work in progress stays
+    live.mkdir()
+    prepare_dataset(src, out, tiny_cfg.data, progress=False)
+    assert not partial.exists() and live.exists()
+    assert (out / "manifest.json").is_file()
+
+
+def test_output_half_replaced_by_a_killed_prepare_is_restored(prepared, src, tiny_cfg, tmp_path):
+    out = tmp_path / "prep"
+    shutil.copytree(prepared, tmp_path / f".prep.old-{dead_pid()}")  # killed between its two renames
+    before = snapshot(prepared)
+    with pytest.raises(OutputExistsError, match="pass --overwrite"):
+        prepare_dataset(src, out, tiny_cfg.data, progress=False)
+    assert snapshot(out) == before
+
+
+def copy_prepared(prepared: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "prep"
+    shutil.copytree(prepared, out)
+    return out
+
+
+def test_truncated_manifest_names_the_file_and_the_fix(prepared, tiny_cfg, tmp_path):
+    out = copy_prepared(prepared, tmp_path)
+    text = (out / "manifest.json").read_text()
+    (out / "manifest.json").write_text(text[: len(text) // 2])
+    with pytest.raises(InputError, match=r"prep/manifest.json: not valid JSON at line \d+ column \d+: the file is truncated.*--overwrite"):
+        PatchDataset(out, "train", tiny_cfg)
+
+
+def test_truncated_array_names_the_file_before_any_loader_worker_starts(prepared, tiny_cfg, tmp_path):
+    out = copy_prepared(prepared, tmp_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    name = next(s["name"] for s in manifest["scenes"] if any(p["split"] == "train" for p in s["patches"]))
+    path = out / "scenes" / name / "xyz.npy"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+    with pytest.raises(InputError, match=rf"{name}/xyz.npy: truncated or corrupt array .*prepare the data again"):
+        PatchDataset(out, "train", tiny_cfg)
+    np.save(path, np.zeros((3, 3), np.float32))  # complete, but not this scene's
+    with pytest.raises(InputError, match=r"xyz.npy: 3 rows, the manifest says \d+ points"):
+        PatchDataset(out, "train", tiny_cfg)

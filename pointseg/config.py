@@ -99,6 +99,7 @@ class InferConfig:
     batch_size: int = 32  # patches per forward pass on a GPU (H100: 4.2 GiB allocated; lower it on small GPUs)
     cpu_batch_size: int = 1  # on CPU spconv gains nothing from batching, and each patch costs ~250 MiB in flight
     edge_weight: float = 0.05  # vote weight of a point at a patch corner; 1 at the centre
+    coverage_buffer: float = -1.0  # metres of neighbouring tiles' points around each tile of a coverage; < 0: one patch (data.patch_size)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from pointseg.config import Config
 from pointseg.constants import NUM_CLASSES
 from pointseg.data.features import Batch
-from pointseg.data.tiling import tile_scene
+from pointseg.data.tiling import TiledScene, tile_scene
 from pointseg.engine.checkpoint import checkpoint_config, load_checkpoint, load_model_state
 from pointseg.engine.patch_batches import PatchBatcher
 from pointseg.io import Scene
@@ -50,27 +50,40 @@ def default_batch_size(cfg: Config, device: torch.device) -> int:
     return cfg.infer.batch_size if device.type == "cuda" else cfg.infer.cpu_batch_size
 
 
+def patches_holding(tiled: TiledScene, targets: np.ndarray) -> list[int]:
+    """The kept patches of `tiled` that hold at least one point where targets (N,) bool is True."""
+    n_tiles = len(tiled.tile_offsets) - 1
+    wanted = np.bincount(tiled.point_tile[targets], minlength=n_tiles) > 0
+    return [p for p in range(tiled.n_patches) if wanted[tiled.tiles_of(p)].any()]
+
+
 def predict_scene(scene: Scene, predict: Predictor, cfg: Config, stride: float | None = None, batch_size: int | None = None,
-                  progress: bool = False, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+                  progress: bool = False, device: torch.device | str = "cpu",
+                  targets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Label every point of a scene: (labels (N,) uint8, confidence (N,) float32).
 
     The scene is tiled on the host, then its points and voxels go to `device` once; batches of patches
     are built there (PatchBatcher) and each point's class probabilities are summed over the patches that
     hold it, weighted by `vote_weights`. The label is the argmax and the confidence the normalized
     winning probability. The (N, C) float32 accumulator, on `device`, is the only array of size points x classes.
+    The patch grid is anchored at `scene.origin` (see pointseg.data.tiling).
+
+    targets (N,) bool: only these points are labelled (the others give context): patches holding none
+    of them are skipped, and the result is (labels (M,), confidence (M,)) for the M target points, in order.
     """
     device = torch.device(device)
     stride = cfg.infer.stride if stride is None else stride
     batch_size = batch_size or default_batch_size(cfg, device)
     local = (scene.xyz - scene.origin).astype(np.float32)
     tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep")
+    run = list(range(tiled.n_patches)) if targets is None else patches_holding(tiled, targets)
     batcher = PatchBatcher(tiled, local, scene.rgb, cfg, device)
     del tiled, local  # on a GPU the host copies are no longer needed
     votes = torch.zeros((len(scene), NUM_CLASSES), dtype=torch.float32, device=device)
     weight_sum = torch.zeros(len(scene), dtype=torch.float32, device=device)
-    bar = tqdm(total=batcher.n_patches, desc=scene.name, unit="patch", leave=False, disable=not progress)
-    for first in range(0, batcher.n_patches, batch_size):
-        patches = list(range(first, min(first + batch_size, batcher.n_patches)))
+    bar = tqdm(total=len(run), desc=scene.name, unit="patch", leave=False, disable=not progress)
+    for first in range(0, len(run), batch_size):
+        patches = run[first : first + batch_size]
         batch, index, weights = batcher.batch(patches)
         probs = predict(batch).to(device=device, dtype=torch.float32)
         votes.index_add_(0, index, probs * weights[:, None])
@@ -78,6 +91,9 @@ def predict_scene(scene: Scene, predict: Predictor, cfg: Config, stride: float |
         bar.update(len(patches))
     bar.close()
     del batcher
+    if targets is not None:
+        keep = torch.from_numpy(np.flatnonzero(targets)).to(device)
+        votes, weight_sum = votes[keep], weight_sum[keep]
     if bool((weight_sum <= 0).any()):  # cannot happen with tile_scene's coverage; guards future changes
         raise RuntimeError(f"{scene.path}: {int((weight_sum <= 0).sum())} points were in no patch")
     confidence, labels = votes.max(dim=1)

@@ -20,25 +20,10 @@ from pointseg.engine.distributed import shard_largest_first
 from pointseg.engine.inference import predict_scene
 from pointseg.engine.labeling import label_scenes
 from pointseg.io import read_scene, write_stpls3d_txt
-from pointseg.models import build_model
+from pointseg.models.random_weights import random_context_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE, ORIGIN = 90.0, (612000.0, 4100000.0, 80.0)  # georeferenced: float32 would lose centimetres here
-
-
-def random_model(cfg):
-    """The tiny U-Net with fixed random weights and random BatchNorm statistics, so its labels vary over the
-    scene and depend on each point's context (its patch's centre and lowest point, its neighbours)."""
-    torch.manual_seed(0)
-    model = build_model(cfg).eval()
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm1d):
-            m.weight.data = torch.rand(m.weight.shape, generator=g) * 1.5 + 0.5
-            m.bias.data = torch.randn(m.bias.shape, generator=g) * 0.3
-            m.running_mean = torch.randn(m.running_mean.shape, generator=g) * 0.1
-            m.running_var = torch.rand(m.running_var.shape, generator=g) * 0.1 + 0.02
-    return model
 
 
 def cut(whole, n, folder):
@@ -64,7 +49,7 @@ def coverage(tmp_path_factory, tiny_cfg):
     s = make_scene(3, SIZE, 3.0, ORIGIN)
     write_stpls3d_txt(root / "whole.txt", s.xyz, s.rgb, s.labels, s.instance)
     whole = read_scene(root / "whole.txt")  # the same 6-decimal coordinates as the tiles
-    model = random_model(cfg)
+    model = random_context_model(cfg)
 
     @torch.no_grad()
     def predict(batch):

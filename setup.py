@@ -21,6 +21,7 @@ requires = [
     "numpy>=1.24,<2",
     "pandas>=2.0,<3",
     "plyfile>=0.9,<1.1",
+    "pyarrow>=14,<22",  # pandas' fast CSV engine for STPLS3D text (21 tested with numpy 1.26; 26 needs numpy 2); without it the reader uses the C engine
     f"{open3d}>=0.17",
     "tqdm>=4.60",
     "pyyaml>=6.0",

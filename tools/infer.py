@@ -1,4 +1,8 @@
-"""Label whole scenes: python tools/infer.py --ckpt CKPT --input SCENE_OR_DIR --out DIR [--device cuda|cpu] [--stride 25]."""
+"""Label whole scenes: python tools/infer.py --ckpt CKPT --input SCENE_OR_DIR --out DIR [--device cuda|cpu] [--stride 25].
+
+Scenes: STPLS3D .txt, .ply, .las, .laz. Output <scene>_pred.<format>: by default the input's format (LAS -> LAS,
+LAZ -> LAZ, txt/PLY -> PLY); a LAS/LAZ output is a copy of the input with pred_class, confidence and entropy added.
+"""
 
 import argparse
 
@@ -6,19 +10,28 @@ import _bootstrap  # noqa: F401
 
 from pointseg.engine.distributed import pick_device
 from pointseg.engine.labeling import label_scenes
+from pointseg.io import OUTPUT_FORMATS, WRITE_CLASS_MODES
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", required=True)
-    ap.add_argument("--input", required=True, help="a .txt/.ply scene or a directory of them")
+    ap.add_argument("--input", required=True, help="a .txt/.ply/.las/.laz scene or a directory of them")
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     ap.add_argument("--stride", type=float, default=None, help="patch stride in metres (default: the config's infer.stride, 25)")
     ap.add_argument("--batch-size", type=int, default=None, help="patches per forward pass")
-    ap.add_argument("--colorize", action="store_true", help="colour points by predicted class instead of their rgb")
+    ap.add_argument("--colorize", action="store_true", help="PLY output: colour points by predicted class instead of their rgb")
+    ap.add_argument("--format", choices=OUTPUT_FORMATS, default=None,
+                    help="output format (default: the config's infer.output_format, 'auto': the input's own; txt -> ply)")
+    ap.add_argument("--write-class", choices=WRITE_CLASS_MODES, default=None,
+                    help="LAS/LAZ: the prediction as an extra dimension 'pred_class' (default) or into 'classification' as class-map codes")
+    ap.add_argument("--probabilities", action="store_true", default=None, help="also write each class's probability (prob_<class>)")
+    ap.add_argument("--class-map", default=None, help="LAS/LAZ codes <-> classes: a configs/class_maps name or YAML path (default: the config's data.class_map)")
     args = ap.parse_args()
-    summary = label_scenes(args.ckpt, args.input, args.out, pick_device(args.device), args.stride, args.batch_size, args.colorize)
+    summary = label_scenes(args.ckpt, args.input, args.out, pick_device(args.device), args.stride, args.batch_size, args.colorize,
+                           output_format=args.format, write_class=args.write_class, probabilities=args.probabilities,
+                           class_map=args.class_map)
     print(f"labelled {summary['scenes']} scene(s) into {args.out}")
     if summary["table"]:
         print(summary["table"])

@@ -1,4 +1,4 @@
-"""Label scene files end to end (read -> predict -> labelled PLY -> metrics), and re-score saved predictions."""
+"""Label scene files end to end (read -> predict -> labelled PLY/LAS/LAZ -> metrics), and re-score saved predictions."""
 
 import time
 from pathlib import Path
@@ -10,23 +10,33 @@ from tqdm import tqdm
 from pointseg.constants import CLASS_NAMES, CLASS_PALETTE, NUM_CLASSES
 from pointseg.engine.inference import load_predictor, predict_scene
 from pointseg.engine.reporting import write_metrics
-from pointseg.io import PointCloudError, read_ply, read_scene, scene_name, write_ply
+from pointseg.io import (
+    OUTPUT_FORMATS,
+    SCENE_SUFFIXES,
+    WRITE_CLASS_MODES,
+    PointCloudError,
+    is_prediction,
+    load_class_map,
+    output_path,
+    read_scene,
+    scene_name,
+    write_labelled,
+)
 from pointseg.metrics import confusion_matrix
 
-SCENE_SUFFIXES = (".txt", ".ply")
-PRED_SUFFIX = "_pred.ply"
+PRED_SUFFIXES = tuple(f"_pred{s}" for s in (".ply", ".las", ".laz"))
 
 
 def list_scenes(path: str | Path) -> list[Path]:
-    """One scene file, or every .txt/.ply in a directory (sorted)."""
+    """One scene file, or every .txt/.ply/.las/.laz in a directory (sorted), leaving out our own *_pred outputs."""
     path = Path(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such file or directory")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in SCENE_SUFFIXES and not p.name.endswith(PRED_SUFFIX))
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in SCENE_SUFFIXES and not is_prediction(p))
     if not files:
-        raise FileNotFoundError(f"{path}: no .txt or .ply scenes")
+        raise FileNotFoundError(f"{path}: no .txt, .ply, .las or .laz scenes")
     return files
 
 
@@ -35,48 +45,77 @@ def ply_comments() -> list[str]:
 
 
 def label_scenes(ckpt: str | Path, inputs: str | Path, out: str | Path, device: torch.device, stride: float | None = None,
-                 batch_size: int | None = None, colorize: bool = False, progress: bool = True) -> dict:
-    """Write <scene>_pred.ply for each input; where ground truth exists, metrics.json/.csv. Returns a summary."""
+                 batch_size: int | None = None, colorize: bool = False, progress: bool = True, output_format: str | None = None,
+                 write_class: str | None = None, probabilities: bool | None = None, class_map: str | None = None) -> dict:
+    """Write <scene>_pred.<ply|las|laz> for each input; where ground truth exists, metrics.json/.csv. Returns a summary.
+
+    output_format, write_class, probabilities and class_map default to the checkpoint config's
+    infer.output_format, infer.write_class, infer.probabilities and data.class_map.
+    """
     predict, cfg = load_predictor(ckpt, device)
+    fmt = cfg.infer.output_format if output_format is None else output_format
+    write_class = cfg.infer.write_class if write_class is None else write_class
+    probabilities = cfg.infer.probabilities if probabilities is None else probabilities
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"output format '{fmt}': expected one of {list(OUTPUT_FORMATS)}")
+    if write_class not in WRITE_CLASS_MODES:
+        raise ValueError(f"write class '{write_class}': expected one of {list(WRITE_CLASS_MODES)}")
+    classes = load_class_map(cfg.data.class_map if class_map is None else class_map)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     confusions, timings = {}, {}
     for path in tqdm(list_scenes(inputs), desc="scenes", unit="scene", disable=not progress):
         t0 = time.perf_counter()
-        scene = read_scene(path)
-        labels, confidence = predict_scene(scene, predict, cfg, stride, batch_size, progress, device)
-        rgb = CLASS_PALETTE[labels] if colorize else scene.rgb
-        write_ply(out / f"{scene.name}{PRED_SUFFIX}", scene.xyz, rgb, {"class": labels, "confidence": confidence}, ply_comments())
+        scene = read_scene(path, classes)
+        pred = predict_scene(scene, predict, cfg, stride, batch_size, progress, device, probabilities=probabilities)
+        write_labelled(output_path(out, path, fmt), scene, pred.labels, pred.confidence, pred.entropy, pred.probabilities,
+                       write_class, classes, CLASS_PALETTE[pred.labels] if colorize else None, ply_comments())
         if scene.labels is not None:
-            confusions[scene.name] = confusion_matrix(scene.labels, labels)
+            confusions[scene.name] = confusion_matrix(scene.labels, pred.labels)
         timings[scene.name] = time.perf_counter() - t0
     table = write_metrics(out, confusions) if confusions else ""
     return {"scenes": len(timings), "seconds": timings, "table": table}
 
 
-def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path) -> str:
-    """Scores of saved <scene>_pred.ply files against ground-truth scenes of the same name; writes metrics to pred_dir."""
+def read_prediction(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(xyz (N, 3) float64, predicted classes (N,) int64) of a saved <scene>_pred.<ply|las|laz>."""
+    pred = read_scene(path, None)
+    if path.suffix.lower() == ".ply":
+        if pred.labels is None:
+            raise PointCloudError(path, "no 'class' field")
+        return pred.xyz, pred.labels
+    names = set(pred.source.point_format.extra_dimension_names)
+    if "pred_class" not in names:
+        raise PointCloudError(path, "no 'pred_class' dimension (written with --write-class classification? score that file's "
+                                    "classification as ground truth instead)")
+    return pred.xyz, np.asarray(pred.source["pred_class"]).astype(np.int64)
+
+
+def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path, class_map: str = "asprs") -> str:
+    """Scores of saved <scene>_pred.<ply|las|laz> files against ground-truth scenes of the same name; writes metrics to pred_dir.
+
+    LAS/LAZ ground truth goes through `class_map`."""
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
-    preds = sorted(pred_dir.glob(f"*{PRED_SUFFIX}"))
+    preds = sorted(p for p in pred_dir.iterdir() if p.name.lower().endswith(PRED_SUFFIXES)) if pred_dir.is_dir() else []
     if not preds:
-        raise FileNotFoundError(f"{pred_dir}: no *{PRED_SUFFIX} files")
+        raise FileNotFoundError(f"{pred_dir}: no *_pred.ply, *_pred.las or *_pred.laz files")
     ground_truth = {scene_name(p): p for p in list_scenes(gt_dir)}
+    classes = load_class_map(class_map)
     confusions = {}
     for pred_path in preds:
-        name = pred_path.name[: -len(PRED_SUFFIX)]
+        name = scene_name(pred_path)[: -len("_pred")]
         if name not in ground_truth:
-            raise FileNotFoundError(f"{pred_path}: no ground truth '{name}.txt' or '{name}.ply' in {gt_dir}")
-        pred = read_ply(pred_path)
-        gt = read_scene(ground_truth[name])
-        if pred.labels is None:
-            raise PointCloudError(pred_path, "no 'class' field")
+            raise FileNotFoundError(f"{pred_path}: no ground truth '{name}' (.txt, .ply, .las or .laz) in {gt_dir}")
+        xyz, labels = read_prediction(pred_path)
+        gt = read_scene(ground_truth[name], classes)
         if gt.labels is None:
             raise PointCloudError(gt.path, "no ground-truth labels")
-        if len(pred) != len(gt):
-            raise PointCloudError(pred_path, f"{len(pred)} points, but the ground truth {gt.path.name} has {len(gt)}")
-        if not np.allclose(pred.xyz, gt.xyz, atol=1e-6):
+        if len(xyz) != len(gt):
+            raise PointCloudError(pred_path, f"{len(xyz)} points, but the ground truth {gt.path.name} has {len(gt)}")
+        if not np.allclose(xyz, gt.xyz, atol=1e-6):
             raise PointCloudError(pred_path, f"coordinates differ from {gt.path.name}: points are in another order or another scene")
-        if (pred.labels < 0).any():
-            raise PointCloudError(pred_path, f"{int((pred.labels < 0).sum())} points with a 'class' outside 0..{NUM_CLASSES - 1}")
-        confusions[name] = confusion_matrix(gt.labels, pred.labels)
+        if (labels < 0).any() or (labels >= NUM_CLASSES).any():
+            bad = int(((labels < 0) | (labels >= NUM_CLASSES)).sum())
+            raise PointCloudError(pred_path, f"{bad} points with a 'class' outside 0..{NUM_CLASSES - 1}")
+        confusions[name] = confusion_matrix(gt.labels, labels)
     return write_metrics(pred_dir, confusions)

@@ -26,6 +26,10 @@ SMALL_CLASSIFICATION_FORMATS = range(0, 6)  # point formats 0-5 store classifica
 
 def _unreadable(path: Path, err: Exception) -> PointCloudError:
     message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if isinstance(err, laspy.errors.PointFormatNotSupported):
+        return PointCloudError(path, f"point format {message} is not supported (LAS point formats 0-10)")
+    if isinstance(err, laspy.errors.FileVersionNotSupported):
+        return PointCloudError(path, f"LAS version {message} is not supported (LAS 1.0-1.4)")
     kind = "LAZ" if path.suffix.lower() == ".laz" else "LAS"
     return PointCloudError(path, f"not a readable {kind} file ({message}); is it truncated or corrupt?")
 
@@ -135,9 +139,13 @@ def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np
         if header.point_format.id in SMALL_CLASSIFICATION_FORMATS and int(classification.max(initial=0)) > 31:
             raise ValueError(f"{path}: class codes above 31 do not fit point format {header.point_format.id}'s 5-bit classification")
         points["classification"] = classification
-    out = laspy.LasData(header, points)
-    with atomic_path(path) as tmp:
-        out.write(str(tmp), do_compress=compress)
+    _write(path, laspy.LasData(header, points), compress)
+
+
+def _write(path: Path, las: laspy.LasData, compress: bool) -> None:
+    """Write atomically; through a file object, since laspy decides compression by a path's suffix (here '.tmp')."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        las.write(f, do_compress=compress)
 
 
 def coordinate_scale(xyz: np.ndarray, offset: np.ndarray, finest: float = 1e-6) -> float:
@@ -174,5 +182,4 @@ def write_las_new(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None, fie
         las.classification = classification
     for name, values in fields.items():
         las[name] = values
-    with atomic_path(path) as tmp:
-        las.write(str(tmp), do_compress=compress)
+    _write(path, las, compress)

@@ -101,7 +101,7 @@ def test_buffer_points_are_the_neighbours_points_within_the_buffer(coverage, tmp
     tiles = index_tiles(files, tmp_path, 12.5)
     whole = coverage["whole"]
     for i in (0, 4):  # a corner tile and the middle one
-        xyz, _ = buffer_points(tiles, i, 12.5)
+        xyz = buffer_points(tiles, i, 12.5)["xyz"]
         b = tiles[i].bounds
         x, y = whole.xyz[:, 0], whole.xyz[:, 1]
         box = (x >= b[0] - 12.5) & (x <= b[3] + 12.5) & (y >= b[1] - 12.5) & (y <= b[4] + 12.5)

@@ -102,7 +102,7 @@ def test_missing_file_and_unknown_suffix(tmp_path):
     with pytest.raises(PointCloudError, match="file not found"):
         read_scene(tmp_path / "none.txt")
     with pytest.raises(PointCloudError, match="unsupported file type"):
-        read_scene(write(tmp_path, "a.las", "x"))
+        read_scene(write(tmp_path, "a.xyz", "x"))
 
 
 @pytest.mark.parametrize("binary", [True, False])

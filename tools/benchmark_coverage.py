@@ -67,7 +67,7 @@ def main() -> None:
         whole_path = write_synthetic_scenes(root, [1], size=args.size)[0]
         t = time.perf_counter()
         whole = read_scene(whole_path)
-        reference, _ = predict_scene(whole, predict, cfg, stride)
+        reference = predict_scene(whole, predict, cfg, stride).labels
         uncut_s = time.perf_counter() - t
         n_uncut = tile_scene((whole.xyz - whole.origin).astype(np.float32), cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep").n_patches
         (root / "tiles").mkdir()

@@ -1,8 +1,10 @@
 """Label whole scenes: python tools/infer.py --ckpt CKPT --input SCENE_OR_DIR --out DIR [--device cuda|cpu] [--stride 25].
 
+Scenes: STPLS3D .txt, .ply, .las, .laz. Output <scene>_pred.<format>: by default the input's format (LAS -> LAS,
+LAZ -> LAZ, txt/PLY -> PLY); a LAS/LAZ output is a copy of the input with pred_class, confidence and entropy added.
 A folder of adjacent tiles labelled as one cloud: --coverage [--buffer METRES]. Resume an interrupted run:
---skip-existing. Several GPUs or nodes: torchrun --nproc_per_node 8 tools/infer.py ... (the scenes or
-tiles are shared among the ranks, largest first; rank 0 writes the metrics of the whole set).
+--skip-existing. Several GPUs or nodes: torchrun --nproc_per_node 8 tools/infer.py ... (the scenes or tiles
+are shared among the ranks, largest first; rank 0 writes the metrics of the whole set).
 """
 
 import argparse
@@ -11,17 +13,24 @@ import _bootstrap  # noqa: F401
 
 from pointseg.engine.distributed import cleanup, setup_distributed
 from pointseg.engine.labeling import label_scenes
+from pointseg.io import OUTPUT_FORMATS, WRITE_CLASS_MODES
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", required=True)
-    ap.add_argument("--input", required=True, help="a .txt/.ply scene or a directory of them")
+    ap.add_argument("--input", required=True, help="a .txt/.ply/.las/.laz scene or a directory of them")
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     ap.add_argument("--stride", type=float, default=None, help="patch stride in metres (default: the config's infer.stride, 25)")
     ap.add_argument("--batch-size", type=int, default=None, help="patches per forward pass")
-    ap.add_argument("--colorize", action="store_true", help="colour points by predicted class instead of their rgb")
+    ap.add_argument("--colorize", action="store_true", help="PLY output: colour points by predicted class instead of their rgb")
+    ap.add_argument("--format", choices=OUTPUT_FORMATS, default=None,
+                    help="output format (default: the config's infer.output_format, 'auto': the input's own; txt -> ply)")
+    ap.add_argument("--write-class", choices=WRITE_CLASS_MODES, default=None,
+                    help="LAS/LAZ: the prediction as an extra dimension 'pred_class' (default) or into 'classification' as class-map codes")
+    ap.add_argument("--probabilities", action="store_true", default=None, help="also write each class's probability (prob_<class>)")
+    ap.add_argument("--class-map", default=None, help="LAS/LAZ codes <-> classes: a configs/class_maps name or YAML path (default: the config's data.class_map)")
     ap.add_argument("--coverage", action="store_true", help="the input folder holds adjacent tiles of one cloud: label them without seams")
     ap.add_argument("--buffer", type=float, default=None,
                     help="metres of neighbouring tiles' points around each tile (implies --coverage; default: infer.coverage_buffer, one patch)")
@@ -30,8 +39,9 @@ def main() -> None:
     info = setup_distributed(args.device)
     try:
         summary = label_scenes(args.ckpt, args.input, args.out, info.device, args.stride, args.batch_size, args.colorize,
-                               coverage=args.coverage or args.buffer is not None, buffer=args.buffer, skip_existing=args.skip_existing,
-                               rank=info.rank, world=info.world_size)
+                               output_format=args.format, write_class=args.write_class, probabilities=args.probabilities,
+                               class_map=args.class_map, coverage=args.coverage or args.buffer is not None, buffer=args.buffer,
+                               skip_existing=args.skip_existing, rank=info.rank, world=info.world_size)
     finally:
         cleanup()
     if info.is_main:

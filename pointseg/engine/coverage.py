@@ -22,44 +22,40 @@ from pathlib import Path
 
 import numpy as np
 
-from pointseg.io import PointCloudError, Scene, atomic_path, atomic_write_text, read_scene, scene_name
+from pointseg.io import ClassMap, PointCloudError, Scene, atomic_path, atomic_write_text, read_las_bounds, read_scene, scene_name
+from pointseg.io.las import LAS_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 INDEX_VERSION = 1
 INDEX_DIR = ".coverage"
+POINT_FIELDS = ("rgb", "intensity")  # per-point arrays of a Scene besides xyz that a buffer carries (None when absent)
 
 
 @dataclass
 class TileInfo:
-    """One tile of a coverage: bounds (6,) float64 (xmin, ymin, zmin, xmax, ymax, zmax), its point count, and
-    its margin file (.npz of xyz (M, 3) float64, rgb (M, 3) uint8: its points within the buffer of its xy
-    bounds), or None when neighbours read the file itself (formats indexed from their header)."""
+    """One tile of a coverage: bounds (6,) float64 (xmin, ymin, zmin, xmax, ymax, zmax), its point count, its
+    margin file (.npz of xyz (M, 3) float64 and the POINT_FIELDS the file has: its points within the buffer of
+    its xy bounds), or None when neighbours read the file itself (formats indexed from their header), and its CRS."""
 
     path: Path
     bounds: np.ndarray
     points: int
     margin: Path | None
+    crs: str | None = None
 
     @property
     def name(self) -> str:
         return scene_name(self.path)
 
 
-def header_bounds(path: Path) -> tuple[np.ndarray, int] | None:
-    """(bounds (6,), point count) from a file's header without reading its points; None for formats without one.
-
-    The one place where a header reader plugs in: LAS/LAZ (helper 13a's pointseg.io LAS module) when present.
-    txt and PLY have no bounds in their header and are indexed by reading them.
-    """
-    if path.suffix.lower() not in (".las", ".laz"):
+def header_bounds(path: Path) -> tuple[np.ndarray, int, str | None] | None:
+    """(bounds (6,), point count, CRS text or None) from a file's header without reading its points (LAS/LAZ);
+    None for formats without one (txt, PLY), which are indexed by reading them."""
+    if path.suffix.lower() not in LAS_SUFFIXES:
         return None
-    try:
-        from pointseg.io import read_bounds  # type: ignore[attr-defined]  # LAS header reader (issue 13, part 1)
-    except ImportError:
-        return None
-    bounds, count = read_bounds(path)
-    return np.asarray(bounds, np.float64), int(count)
+    b = read_las_bounds(path)
+    return np.concatenate([b.mins, b.maxs]), int(b.n_points), b.crs
 
 
 def xy_box(bounds: np.ndarray, buffer: float) -> np.ndarray:
@@ -112,15 +108,17 @@ def index_one(path: Path, cache: Path, buffer: float) -> dict:
     entry = {"file": path.name, **_file_key(path)}
     header = header_bounds(path)
     if header is not None:
-        bounds, count = header
-        return {**entry, "bounds": bounds.tolist(), "points": count, "margin": None, "buffer": buffer}
-    scene = read_scene(path)
+        bounds, count, crs = header
+        return {**entry, "bounds": bounds.tolist(), "points": count, "margin": None, "buffer": buffer, "crs": crs}
+    scene = read_scene(path, None)
     bounds = np.concatenate([scene.xyz.min(axis=0), scene.xyz.max(axis=0)])
     keep = margin_mask(scene.xyz, bounds, buffer)
+    arrays = {"xyz": scene.xyz[keep]}
+    arrays.update({f: getattr(scene, f)[keep] for f in POINT_FIELDS if getattr(scene, f, None) is not None})
     margin = Path("margins") / f"{path.name}.npz"
     with atomic_path(cache / margin) as tmp, open(tmp, "wb") as f:
-        np.savez(f, xyz=scene.xyz[keep], rgb=scene.rgb[keep])
-    return {**entry, "bounds": bounds.tolist(), "points": len(scene), "margin": str(margin), "buffer": buffer}
+        np.savez(f, **arrays)
+    return {**entry, "bounds": bounds.tolist(), "points": len(scene), "margin": str(margin), "buffer": buffer, "crs": None}
 
 
 def _load_index(cache: Path) -> dict[str, dict]:
@@ -172,14 +170,21 @@ def index_tiles(files: list[Path], out: Path, buffer: float, rank: int = 0, worl
     if rank == 0 and stale:
         atomic_write_text(cache / "index.json", json.dumps({"version": INDEX_VERSION, "tiles": index}, indent=1))
     tiles = [TileInfo(f, np.asarray(index[f.name]["bounds"], np.float64), int(index[f.name]["points"]),
-                      None if index[f.name]["margin"] is None else cache / index[f.name]["margin"]) for f in files]
+                      None if index[f.name]["margin"] is None else cache / index[f.name]["margin"], index[f.name].get("crs"))
+             for f in files]
     check_tiles(tiles)
     return tiles
 
 
 def check_tiles(tiles: list[TileInfo]) -> None:
-    """Warn when two tiles overlap over more than a tenth of the smaller one: a folder of independent scenes
-    (each with its own origin) is not a coverage, and labelling it as one mixes their points."""
+    """Raise when the tiles' CRSs differ (where their headers name one); warn when two tiles overlap over more
+    than a tenth of the smaller one: a folder of independent scenes is not a coverage, and labelling it as one
+    mixes their points."""
+    named = [t for t in tiles if t.crs is not None]
+    other = next((t for t in named if t.crs != named[0].crs), None)
+    if other is not None:
+        raise PointCloudError(other.path, f"its CRS differs from {named[0].path.name}'s; the tiles of a coverage must share one "
+                                          f"CRS (reproject them first, e.g. with PDAL)")
     b = np.stack([t.bounds for t in tiles])
     area = np.maximum(b[:, 3] - b[:, 0], 0) * np.maximum(b[:, 4] - b[:, 1], 0)
     for i in range(len(tiles)):  # a loop over tiles
@@ -192,31 +197,43 @@ def check_tiles(tiles: list[TileInfo]) -> None:
             log.warning("%s: overlaps %s by more than 10%%; are these tiles of one coverage?", tiles[i].path, tiles[int(big[0])].path.name)
 
 
-def buffer_points(tiles: list[TileInfo], i: int, buffer: float) -> tuple[np.ndarray, np.ndarray]:
-    """The neighbours' points within `buffer` of tile i's xy bounds: (xyz (M, 3) float64, rgb (M, 3) uint8)."""
+def buffer_points(tiles: list[TileInfo], i: int, buffer: float) -> dict[str, np.ndarray | None]:
+    """The neighbours' points within `buffer` of tile i's xy bounds: {"xyz": (M, 3) float64, "rgb": (M, 3) uint8
+    or None, "intensity": (M,) or None}; a field is None when a neighbour lacks it."""
     box = xy_box(tiles[i].bounds, buffer)
-    xyz, rgb = [np.zeros((0, 3), np.float64)], [np.zeros((0, 3), np.uint8)]
+    parts: dict[str, list] = {"xyz": [np.zeros((0, 3), np.float64)], **{f: [] for f in POINT_FIELDS}}
     for j in neighbours(tiles, i, buffer):  # a loop over tiles
         t = tiles[j]
         if t.margin is not None and margin_suffices(box, t.bounds, buffer):
             with np.load(t.margin) as m:
-                pts, col = m["xyz"], m["rgb"]
+                arrays = {k: m[k] for k in m.files}
         else:  # a header-indexed format, or a neighbour overlapping this tile: read it whole
-            s = read_scene(t.path)
-            pts, col = s.xyz, s.rgb
-        keep = in_box(pts, box)
-        xyz.append(pts[keep])
-        rgb.append(col[keep])
-    return np.concatenate(xyz), np.concatenate(rgb)
+            s = read_scene(t.path, None)
+            arrays = {"xyz": s.xyz, **{f: getattr(s, f, None) for f in POINT_FIELDS}}
+        keep = in_box(arrays["xyz"], box)
+        parts["xyz"].append(arrays["xyz"][keep])
+        for f in POINT_FIELDS:
+            parts[f].append(None if arrays.get(f) is None else arrays[f][keep])
+    out: dict[str, np.ndarray | None] = {"xyz": np.concatenate(parts["xyz"])}
+    for f in POINT_FIELDS:
+        out[f] = None if any(p is None for p in parts[f]) else (np.concatenate(parts[f]) if parts[f] else None)
+    return out
 
 
-def tile_with_buffer(tiles: list[TileInfo], i: int, buffer: float, origin: np.ndarray) -> tuple[Scene, Scene, np.ndarray]:
+def tile_with_buffer(tiles: list[TileInfo], i: int, buffer: float, origin: np.ndarray,
+                     class_map: ClassMap | str | None = None) -> tuple[Scene, Scene, np.ndarray]:
     """(the tile's own scene, own + buffer points placed in `origin`, targets (N,) bool: which are its own)."""
-    own = read_scene(tiles[i].path)
-    bxyz, brgb = buffer_points(tiles, i, buffer) if buffer > 0 else (np.zeros((0, 3)), np.zeros((0, 3), np.uint8))
-    both = Scene(own.path, np.concatenate([own.xyz, bxyz]), np.concatenate([own.rgb, brgb]))
+    own = read_scene(tiles[i].path, class_map)
     if (own.xyz.min(axis=0) < origin).any():
-        raise PointCloudError(own.path, "has points outside the bounds in the coverage index; delete OUT/.coverage and run again")
+        raise PointCloudError(own.path, "has points outside its bounds in the coverage index (OUT/.coverage/index.json); delete that folder and run again")
+    extra = buffer_points(tiles, i, buffer) if buffer > 0 else {"xyz": np.zeros((0, 3)), **{f: None for f in POINT_FIELDS}}
+    fields = {}
+    for f in POINT_FIELDS:
+        mine = getattr(own, f, None)
+        if mine is not None and len(extra["xyz"]) and extra[f] is None:
+            raise PointCloudError(own.path, f"has {f} but a neighbouring tile has none; the tiles of a coverage must carry the same fields")
+        fields[f] = None if mine is None else (np.concatenate([mine, extra[f]]) if len(extra["xyz"]) else mine)
+    both = Scene(own.path, np.concatenate([own.xyz, extra["xyz"]]), fields["rgb"], intensity=fields["intensity"])
     both.origin = np.asarray(origin, np.float64).copy()
     targets = np.zeros(len(both), bool)
     targets[: len(own)] = True

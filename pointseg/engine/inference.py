@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -9,7 +10,7 @@ from tqdm import tqdm
 
 from pointseg.config import Config
 from pointseg.constants import NUM_CLASSES
-from pointseg.data.features import Batch
+from pointseg.data.features import Batch, check_scene_features
 from pointseg.data.tiling import TiledScene, tile_scene
 from pointseg.engine.checkpoint import checkpoint_config, load_checkpoint, load_model_state
 from pointseg.engine.patch_batches import PatchBatcher
@@ -57,27 +58,40 @@ def patches_holding(tiled: TiledScene, targets: np.ndarray) -> list[int]:
     return [p for p in range(tiled.n_patches) if wanted[tiled.tiles_of(p)].any()]
 
 
+class ScenePrediction(NamedTuple):
+    """labels (N,) uint8; confidence (N,) float32, the winning probability; entropy (N,) float32 in nats
+    (0 .. ln 15) of the point's probabilities; probabilities (N, 15) float32, or None unless asked for."""
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    entropy: np.ndarray
+    probabilities: np.ndarray | None = None
+
+
 def predict_scene(scene: Scene, predict: Predictor, cfg: Config, stride: float | None = None, batch_size: int | None = None,
-                  progress: bool = False, device: torch.device | str = "cpu",
-                  targets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Label every point of a scene: (labels (N,) uint8, confidence (N,) float32).
+                  progress: bool = False, device: torch.device | str = "cpu", probabilities: bool = False,
+                  targets: np.ndarray | None = None) -> ScenePrediction:
+    """Label every point of a scene: labels, confidence, entropy (and the probabilities with probabilities=True).
 
     The scene is tiled on the host, then its points and voxels go to `device` once; batches of patches
     are built there (PatchBatcher) and each point's class probabilities are summed over the patches that
     hold it, weighted by `vote_weights`. The label is the argmax and the confidence the normalized
-    winning probability. The (N, C) float32 accumulator, on `device`, is the only array of size points x classes.
+    winning probability. The (N, C) float32 accumulator, on `device`, is the only array of size points x classes
+    (the entropy takes one temporary of that size).
+    A scene without colour (or intensity) given to a model that uses it raises PointCloudError naming the file.
     The patch grid is anchored at `scene.origin` (see pointseg.data.tiling).
 
     targets (N,) bool: only these points are labelled (the others give context): patches holding none
-    of them are skipped, and the result is (labels (M,), confidence (M,)) for the M target points, in order.
+    of them are skipped, and the result holds the M target points only, in order.
     """
+    check_scene_features(scene.path, scene.rgb is not None, scene.intensity is not None, cfg.features)
     device = torch.device(device)
     stride = cfg.infer.stride if stride is None else stride
     batch_size = batch_size or default_batch_size(cfg, device)
     local = (scene.xyz - scene.origin).astype(np.float32)
     tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep")
     run = list(range(tiled.n_patches)) if targets is None else patches_holding(tiled, targets)
-    batcher = PatchBatcher(tiled, local, scene.rgb, cfg, device)
+    batcher = PatchBatcher(tiled, local, scene.rgb, cfg, device, scene.intensity)
     del tiled, local  # on a GPU the host copies are no longer needed
     votes = torch.zeros((len(scene), NUM_CLASSES), dtype=torch.float32, device=device)
     weight_sum = torch.zeros(len(scene), dtype=torch.float32, device=device)
@@ -96,6 +110,8 @@ def predict_scene(scene: Scene, predict: Predictor, cfg: Config, stride: float |
         votes, weight_sum = votes[keep], weight_sum[keep]
     if bool((weight_sum <= 0).any()):  # cannot happen with tile_scene's coverage; guards future changes
         raise RuntimeError(f"{scene.path}: {int((weight_sum <= 0).sum())} points were in no patch")
+    votes /= weight_sum[:, None]  # in place: the point's probabilities
     confidence, labels = votes.max(dim=1)
-    confidence /= weight_sum
-    return labels.to(torch.uint8).cpu().numpy(), confidence.cpu().numpy()
+    entropy = torch.special.entr(votes).sum(dim=1)
+    probs = votes.cpu().numpy() if probabilities else None
+    return ScenePrediction(labels.to(torch.uint8).cpu().numpy(), confidence.cpu().numpy(), entropy.cpu().numpy(), probs)

@@ -61,11 +61,10 @@ def coverage(tmp_path_factory, tiny_cfg):
     return {"root": root, "cfg": cfg, "whole": whole, "predict": predict, "reference": reference, "tiles": tiles}
 
 
-def label_tiles(cov, n, buffer, stride=25):
-    """Labels of the whole scene's points from the n x n tiled run."""
-    folder = cov["root"] / f"tiles{n}"
-    files = sorted(folder.glob("*.txt"))
-    tiles = index_tiles(files, cov["root"] / f"out{n}_{buffer}", buffer)
+def label_tiles(cov, n, buffer, stride=25, files=None, out=None):
+    """Labels of the whole scene's points from the n x n tiled run (of the txt tiles, or of `files`)."""
+    files = files or sorted((cov["root"] / f"tiles{n}").glob("*.txt"))
+    tiles = index_tiles(files, out or cov["root"] / f"out{n}_{buffer}", buffer)
     origin = coverage_origin(tiles)
     np.testing.assert_array_equal(origin, cov["whole"].origin)
     labels = np.full(len(cov["whole"]), -1)
@@ -190,3 +189,28 @@ def test_two_process_gloo_run_equals_one_process(coverage, coverage_run, tmp_pat
         np.testing.assert_array_equal(shared[name], single[name])
     assert json.loads((out / "metrics.json").read_text()) == json.loads((coverage_run[0] / "metrics.json").read_text())
     assert (out / "metrics.csv").read_text() == (coverage_run[0] / "metrics.csv").read_text()
+
+
+def test_las_tiles_are_indexed_from_their_headers_and_mixed_crss_refused(coverage, tmp_path):
+    import laspy
+    from laspy.vlrs.known import WktCoordinateSystemVlr
+
+    from pointseg.io import PointCloudError
+    from pointseg.io.las import write_las_new
+
+    folder = tmp_path / "laz"
+    folder.mkdir()
+    whole = coverage["whole"]
+    for name, idx in coverage["tiles"][2].items():
+        write_las_new(folder / f"{name}.laz", whole.xyz[idx], whole.rgb[idx], {})
+    files = sorted(folder.glob("*.laz"))
+    tiles = index_tiles(files, tmp_path / "out", 50.0)
+    assert all(t.margin is None for t in tiles)  # bounds from the headers: no index pass over the points
+    labels = label_tiles(coverage, 2, 50.0, files=files, out=tmp_path / "out")
+    assert (labels == coverage["reference"][25]).mean() >= 0.999
+    for path, zone in ((files[0], 31), (files[1], 32)):
+        las = laspy.read(path)
+        las.header.vlrs.append(WktCoordinateSystemVlr(f'PROJCS["WGS 84 / UTM zone {zone}N",UNIT["metre",1]]'))
+        las.write(str(path))
+    with pytest.raises(PointCloudError, match=r"tile_0_1.laz: its CRS differs from tile_0_0.laz's"):
+        index_tiles(files, tmp_path / "out2", 50.0)

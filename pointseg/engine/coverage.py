@@ -161,10 +161,12 @@ def index_tiles(files: list[Path], out: Path, buffer: float, rank: int = 0, worl
         except Exception as err:  # handed to every rank below, so none waits for ever
             error = err
             break
-    gathered = all_gather_objects((entries, error))
-    for part, err in gathered:
-        if err is not None:
-            raise err
+    gathered = all_gather_objects((entries, None if error is None else (rank, str(error))))
+    if error is not None:
+        raise error
+    for part, failed in gathered:
+        if failed is not None:  # a message, not the exception: errors naming a file do not survive pickling
+            raise RuntimeError(f"stopped: rank {failed[0]} failed: {failed[1]}")
         cached.update(part)
     index = {f.name: cached[f.name] for f in files}
     if rank == 0 and stale:

@@ -106,10 +106,11 @@ def label_scenes(ckpt: str | Path, inputs: str | Path, out: str | Path, device: 
         sizes = [t.points for t in tiles]
     else:
         sizes = [f.stat().st_size for f in files]
+    bars = progress and rank == 0  # progress bars on rank 0 only
     records: dict[str, dict] = {}
     error: Exception | None = None
     mine = shard_largest_first(sizes, world, rank)
-    for i in tqdm(mine, desc="tiles" if coverage else "scenes", unit="file", disable=not (progress and rank == 0)):
+    for i in tqdm(mine, desc="tiles" if coverage else "scenes", unit="file", disable=not bars):
         name, labelled = scene_name(files[i]), output_path(out, files[i], fmt)
         try:
             record = finished_record(out, labelled, settings) if skip_existing else None
@@ -119,11 +120,11 @@ def label_scenes(ckpt: str | Path, inputs: str | Path, out: str | Path, device: 
             t0 = time.perf_counter()
             if coverage:
                 scene, both, targets = tile_with_buffer(tiles, i, buffer_m, origin, classes)
-                pred = predict_scene(both, predict, cfg, stride, batch_size, progress, device, probabilities, targets)
+                pred = predict_scene(both, predict, cfg, stride, batch_size, bars, device, probabilities, targets)
                 del both
             else:
                 scene = read_scene(files[i], classes)
-                pred = predict_scene(scene, predict, cfg, stride, batch_size, progress, device, probabilities=probabilities)
+                pred = predict_scene(scene, predict, cfg, stride, batch_size, bars, device, probabilities=probabilities)
             write_labelled(labelled, scene, pred.labels, pred.confidence, pred.entropy, pred.probabilities,
                            write_class, classes, CLASS_PALETTE[pred.labels] if colorize else None, ply_comments())
             confusion = None if scene.labels is None else confusion_matrix(scene.labels, pred.labels).tolist()

@@ -191,7 +191,7 @@ def test_two_process_gloo_run_equals_one_process(coverage, coverage_run, tmp_pat
     assert (out / "metrics.csv").read_text() == (coverage_run[0] / "metrics.csv").read_text()
 
 
-def test_las_tiles_are_indexed_from_their_headers_and_mixed_crss_refused(coverage, tmp_path):
+def test_las_tiles_are_indexed_from_their_headers_empty_tiles_and_mixed_crss_refused(coverage, tmp_path):
     import laspy
     from laspy.vlrs.known import WktCoordinateSystemVlr
 
@@ -208,6 +208,10 @@ def test_las_tiles_are_indexed_from_their_headers_and_mixed_crss_refused(coverag
     assert all(t.margin is None for t in tiles)  # bounds from the headers: no index pass over the points
     labels = label_tiles(coverage, 2, 50.0, files=files, out=tmp_path / "out")
     assert (labels == coverage["reference"][25]).mean() >= 0.999
+    empty = folder / "tile_9_9.laz"
+    laspy.LasData(laspy.LasHeader(version="1.4", point_format=7)).write(str(empty))
+    with pytest.raises(PointCloudError, match=r"tile_9_9.laz: empty tile"):
+        index_tiles(files + [empty], tmp_path / "out3", 50.0)
     for path, zone in ((files[0], 31), (files[1], 32)):
         las = laspy.read(path)
         las.header.vlrs.append(WktCoordinateSystemVlr(f'PROJCS["WGS 84 / UTM zone {zone}N",UNIT["metre",1]]'))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pointseg.engine.distributed import all_gather_objects, shard_largest_first
 from pointseg.io import ClassMap, PointCloudError, Scene, atomic_path, atomic_write_text, read_las_bounds, read_scene, scene_name
 from pointseg.io.las import LAS_SUFFIXES
 
@@ -145,8 +146,6 @@ def index_tiles(files: list[Path], out: Path, buffer: float, rank: int = 0, worl
     With several ranks the files to index are shared among them (largest file first) and every rank gets the
     whole index; rank 0 writes index.json. All ranks must call this together.
     """
-    from pointseg.engine.distributed import all_gather_objects, shard_largest_first
-
     cache = out / INDEX_DIR
     cached = _load_index(cache)
     stale = [f for f in files if not _still_valid(cached.get(f.name), f, cache, buffer)]
@@ -179,9 +178,12 @@ def index_tiles(files: list[Path], out: Path, buffer: float, rank: int = 0, worl
 
 
 def check_tiles(tiles: list[TileInfo]) -> None:
-    """Raise when the tiles' CRSs differ (where their headers name one); warn when two tiles overlap over more
+    """Raise for a tile without points or when the tiles' CRSs differ (where their headers name one); warn when two tiles overlap over more
     than a tenth of the smaller one: a folder of independent scenes is not a coverage, and labelling it as one
     mixes their points."""
+    empty = next((t for t in tiles if t.points == 0), None)
+    if empty is not None:
+        raise PointCloudError(empty.path, "empty tile: its header counts no points; remove it from the coverage folder")
     named = [t for t in tiles if t.crs is not None]
     other = next((t for t in named if t.crs != named[0].crs), None)
     if other is not None:

@@ -359,3 +359,24 @@ def test_label_scenes_las_in_las_out_with_an_untrained_checkpoint(tmp_path, tiny
 
     v = PlyData.read(str(tmp_path / "ply" / "t_pred.ply"))["vertex"].data
     assert {"class", "confidence", "entropy"} <= set(v.dtype.names) and "red" not in v.dtype.names
+
+
+def test_ply_output_gains_entropy_and_probabilities_and_laz_converts_to_las(tmp_path):
+    from plyfile import PlyData
+
+    src = tmp_path / "in.laz"
+    make_las(src, "1.4", 7, n=50)
+    scene = read_scene(src)
+    probs = np.random.default_rng(3).dirichlet(np.ones(15), 50).astype(np.float32)
+    entropy = -(probs * np.log(probs)).sum(1)
+    out = write_labelled(output_path(tmp_path, src, "ply"), scene, probs.argmax(1), probs.max(1), entropy, probs)
+    v = PlyData.read(str(out))["vertex"].data
+    assert out.name == "in_pred.ply"
+    np.testing.assert_array_equal(v["class"], probs.argmax(1))
+    np.testing.assert_array_equal(v["entropy"], entropy.astype(np.float32))
+    np.testing.assert_array_equal(np.stack([v[f"prob_{n}"] for n in ("ground", "fence")], 1), probs[:, [0, 14]])
+    np.testing.assert_array_equal(np.c_[v["x"], v["y"], v["z"]], scene.xyz)
+    las_out = write_labelled(output_path(tmp_path, src, "las"), scene, probs.argmax(1), probs.max(1))
+    b = laspy.read(str(las_out))
+    assert las_out.suffix == ".las" and not b.header.are_points_compressed
+    np.testing.assert_array_equal(b.X, laspy.read(str(src)).X)

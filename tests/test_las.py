@@ -380,3 +380,23 @@ def test_ply_output_gains_entropy_and_probabilities_and_laz_converts_to_las(tmp_
     b = laspy.read(str(las_out))
     assert las_out.suffix == ".las" and not b.header.are_points_compressed
     np.testing.assert_array_equal(b.X, laspy.read(str(src)).X)
+
+
+@pytest.mark.parametrize("epsg", [32631, 32632])
+def test_geokey_crs_text_tells_tiles_apart(tmp_path, epsg):
+    from laspy.vlrs.known import GeoKeyDirectoryVlr, GeoKeyEntryStruct, GeoKeysHeaderStructs
+
+    header = laspy.LasHeader(version="1.2", point_format=3)
+    geokeys = GeoKeyDirectoryVlr()
+    geokeys.geo_keys_header = GeoKeysHeaderStructs()
+    geokeys.geo_keys_header.number_of_keys = 1
+    key = GeoKeyEntryStruct()
+    key.id, key.tiff_tag_location, key.count, key.value_offset = 3072, 0, 1, epsg  # ProjectedCSTypeGeoKey
+    geokeys.geo_keys = [key]
+    header.vlrs.append(geokeys)
+    las = laspy.LasData(header)
+    las.points = laspy.ScaleAwarePointRecord.zeros(3, header=header)
+    las.write(str(tmp_path / "g.las"))
+    assert read_bounds(tmp_path / "g.las").crs == f"GeoKeys 3072:0:1:{epsg}"
+    out = write_labelled(tmp_path / "g_pred.las", read_scene(tmp_path / "g.las"), np.zeros(3), np.ones(3))
+    assert read_bounds(out).crs == f"GeoKeys 3072:0:1:{epsg}"  # the copy keeps the GeoKey VLR

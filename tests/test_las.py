@@ -359,3 +359,44 @@ def test_label_scenes_las_in_las_out_with_an_untrained_checkpoint(tmp_path, tiny
 
     v = PlyData.read(str(tmp_path / "ply" / "t_pred.ply"))["vertex"].data
     assert {"class", "confidence", "entropy"} <= set(v.dtype.names) and "red" not in v.dtype.names
+
+
+def test_ply_output_gains_entropy_and_probabilities_and_laz_converts_to_las(tmp_path):
+    from plyfile import PlyData
+
+    src = tmp_path / "in.laz"
+    make_las(src, "1.4", 7, n=50)
+    scene = read_scene(src)
+    probs = np.random.default_rng(3).dirichlet(np.ones(15), 50).astype(np.float32)
+    entropy = -(probs * np.log(probs)).sum(1)
+    out = write_labelled(output_path(tmp_path, src, "ply"), scene, probs.argmax(1), probs.max(1), entropy, probs)
+    v = PlyData.read(str(out))["vertex"].data
+    assert out.name == "in_pred.ply"
+    np.testing.assert_array_equal(v["class"], probs.argmax(1))
+    np.testing.assert_array_equal(v["entropy"], entropy.astype(np.float32))
+    np.testing.assert_array_equal(np.stack([v[f"prob_{n}"] for n in ("ground", "fence")], 1), probs[:, [0, 14]])
+    np.testing.assert_array_equal(np.c_[v["x"], v["y"], v["z"]], scene.xyz)
+    las_out = write_labelled(output_path(tmp_path, src, "las"), scene, probs.argmax(1), probs.max(1))
+    b = laspy.read(str(las_out))
+    assert las_out.suffix == ".las" and not b.header.are_points_compressed
+    np.testing.assert_array_equal(b.X, laspy.read(str(src)).X)
+
+
+@pytest.mark.parametrize("epsg", [32631, 32632])
+def test_geokey_crs_text_tells_tiles_apart(tmp_path, epsg):
+    from laspy.vlrs.known import GeoKeyDirectoryVlr, GeoKeyEntryStruct, GeoKeysHeaderStructs
+
+    header = laspy.LasHeader(version="1.2", point_format=3)
+    geokeys = GeoKeyDirectoryVlr()
+    geokeys.geo_keys_header = GeoKeysHeaderStructs()
+    geokeys.geo_keys_header.number_of_keys = 1
+    key = GeoKeyEntryStruct()
+    key.id, key.tiff_tag_location, key.count, key.value_offset = 3072, 0, 1, epsg  # ProjectedCSTypeGeoKey
+    geokeys.geo_keys = [key]
+    header.vlrs.append(geokeys)
+    las = laspy.LasData(header)
+    las.points = laspy.ScaleAwarePointRecord.zeros(3, header=header)
+    las.write(str(tmp_path / "g.las"))
+    assert read_bounds(tmp_path / "g.las").crs == f"GeoKeys 3072:0:1:{epsg}"
+    out = write_labelled(tmp_path / "g_pred.las", read_scene(tmp_path / "g.las"), np.zeros(3), np.ones(3))
+    assert read_bounds(out).crs == f"GeoKeys 3072:0:1:{epsg}"  # the copy keeps the GeoKey VLR

@@ -6,6 +6,7 @@ default (LAS -> LAS, LAZ -> LAZ, txt/PLY -> PLY); `output_path(..., fmt)` choose
 
 from pathlib import Path
 
+import laspy
 import numpy as np
 
 from pointseg.constants import CLASS_NAMES
@@ -123,7 +124,7 @@ def write_labelled(
         codes = _class_map(class_map).to_codes(labels)
     else:
         extra = {"pred_class": labels, **extra}
-    if scene.source is not None and hasattr(scene.source, "point_format"):
+    if isinstance(scene.source, laspy.LasData):
         write_las_copy(path, scene.source, extra, codes)
     elif scene.path.suffix.lower() in LAS_SUFFIXES:  # read without its LasData (e.g. another process): read it again
         write_las_copy(path, read_las(scene.path).source, extra, codes)

@@ -56,11 +56,16 @@ def crs_of(header: laspy.LasHeader) -> str | None:
         if v.record_id == WKT_CRS:
             text = getattr(v, "string", None) or v.record_data_bytes().decode("utf-8", "replace")
             return text.rstrip("\0").strip() or None
-    for v in projection:
-        if v.record_id == GEOKEY_DIRECTORY:
-            keys = getattr(v, "geo_keys", [])
-            return "GeoKeys " + ",".join(f"{k.id}:{k.tiff_tag_location}:{k.count}:{k.value_offset}" for k in keys)
-    return None
+    by_id = {v.record_id: v for v in projection}
+    if GEOKEY_DIRECTORY not in by_id:
+        return None
+    keys = getattr(by_id[GEOKEY_DIRECTORY], "geo_keys", [])
+    text = "GeoKeys " + ",".join(f"{k.id}:{k.tiff_tag_location}:{k.count}:{k.value_offset}" for k in keys)
+    if GEOKEY_DOUBLES in by_id:  # keys may point into the double and ASCII parameter records
+        text += " doubles " + bytes(by_id[GEOKEY_DOUBLES].record_data_bytes()).hex()
+    if GEOKEY_ASCII in by_id:
+        text += " ascii " + bytes(by_id[GEOKEY_ASCII].record_data_bytes()).decode("latin-1").rstrip("\0")
+    return text
 
 
 def read_las_bounds(path: str | Path) -> SceneBounds:

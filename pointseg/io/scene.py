@@ -40,10 +40,6 @@ class Scene:
     def name(self) -> str:
         return scene_name(self.path)
 
-    @property
-    def has_rgb(self) -> bool:
-        return self.rgb is not None
-
     def __len__(self) -> int:
         return len(self.xyz)
 

@@ -21,8 +21,10 @@ class DataConfig:
     patch_size: float = 50.0
     train_stride: float = 25.0  # overlapping training/validation patches
     test_stride: float = 50.0  # test scenes tiled without overlap for evaluation
-    test_scenes: list[int] = field(default_factory=lambda: [5, 10, 15, 20, 25])
-    scene_glob: str = "*_points_GTv3.txt"
+    # test scenes by STPLS3D number (5 = 5_points_GTv3.txt) or by scene name (file name without suffix)
+    test_scenes: list[int | str] = field(default_factory=lambda: [5, 10, 15, 20, 25])
+    scene_glob: str = "*_points_GTv3.txt"  # e.g. "*.laz", "*.la[sz]", "*.ply"
+    class_map: str = "asprs"  # LAS/LAZ classification codes -> classes: a configs/class_maps/ name or a YAML path
     val_fraction: float = 0.2
     split_mode: str = "leak_free"  # "leak_free" or "paper" (random split of overlapping patches)
     val_block_size: float = 100.0  # leak_free: validation is drawn as whole blocks of this side
@@ -38,10 +40,12 @@ class FeatureConfig:
     xyz: bool = True  # position within the patch: xy from the centre, z above the patch's lowest point, / (size/2)
     rgb: bool = True
     rgb_range: str = "unit"  # "unit" [0, 1] or "symmetric" [-1, 1]
+    intensity: bool = False  # LiDAR intensity as log(1 + I) / log(1 + intensity_max), clipped to [0, 1]
+    intensity_max: float = 65535.0  # LAS's 16-bit range; 8-bit intensities then span [0, 0.5]
 
     @property
     def channels(self) -> int:
-        return 3 * int(self.xyz) + 3 * int(self.rgb)
+        return 3 * int(self.xyz) + 3 * int(self.rgb) + int(self.intensity)
 
 
 @dataclass
@@ -107,6 +111,10 @@ class InferConfig:
     cpu_batch_size: int = 1  # on CPU spconv gains nothing from batching, and each patch costs ~250 MiB in flight
     edge_weight: float = 0.05  # vote weight of a point at a patch corner; 1 at the centre
     tta: int = 1  # test-time augmentation: views averaged (rotations about z by 360/tta degrees, every other one mirrored)
+    coverage_buffer: float = -1.0  # metres of neighbouring tiles' points around each tile of a coverage; < 0: one patch (data.patch_size)
+    output_format: str = "auto"  # labelled output: "auto" (LAS -> las, LAZ -> laz, txt/PLY -> ply), "ply", "las", "laz"
+    write_class: str = "pred_class"  # LAS/LAZ: extra dimension "pred_class", or "classification" (codes via the class map)
+    probabilities: bool = False  # also write each class's probability (prob_<class>, float32)
 
 
 @dataclass

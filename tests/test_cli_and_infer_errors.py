@@ -86,7 +86,7 @@ def test_a_bad_scene_is_skipped_and_the_others_are_scored(checkpoint, scenes, tm
     with caplog.at_level(logging.ERROR):
         summary = label_scenes(checkpoint, scenes, out, torch.device("cpu"), progress=False)
     assert summary["scenes"] == 2
-    assert list(summary["skipped"].values()) == [f"{scenes / '3_bad.txt'}: 7 columns, expected 6 (x,y,z,r,g,b) or 8 (x,y,z,r,g,b,semantic,instance)"]
+    assert list(summary["failed"].values()) == [f"{scenes / '3_bad.txt'}: 7 columns, expected 6 (x,y,z,r,g,b) or 8 (x,y,z,r,g,b,semantic,instance)"]
     assert f"skipped {scenes / '3_bad.txt'}: 7 columns" in caplog.text
     assert sorted(p.name for p in out.glob("*_pred.ply")) == ["7_points_GTv3_pred.ply", "8_points_GTv3_pred.ply"]
     assert set(json.loads((out / "metrics.json").read_text())) >= {"7_points_GTv3", "8_points_GTv3", "all"}

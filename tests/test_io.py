@@ -14,13 +14,39 @@ def test_cumm_from_numpy_works_with_installed_numpy():
     np.testing.assert_array_equal(t.numpy_view(), a)
 
 
+@pytest.fixture(params=["c", "pyarrow"])
+def engine(request, monkeypatch):
+    """Each txt test runs with both pandas CSV engines (pyarrow where installed)."""
+    import pointseg.io.stpls3d as stpls3d
+
+    if request.param == "pyarrow":
+        pytest.importorskip("pyarrow")
+    monkeypatch.setattr(stpls3d, "CSV_ENGINE", request.param)
+    return request.param
+
+
+def test_csv_engines_give_bit_identical_scenes(tmp_path):
+    pytest.importorskip("pyarrow")
+    from pointseg.data.synthetic import make_scene
+    from pointseg.io.stpls3d import parse_csv
+
+    s = make_scene(2, 60.0, 4.0, (612345.0, 4123456.0, 80.0))
+    p = tmp_path / "2_points_GTv3.txt"
+    write_stpls3d_txt(p, s.xyz, s.rgb, s.labels, s.instance)
+    c, arrow = parse_csv(p, "c"), parse_csv(p, "pyarrow")
+    assert list(c.dtypes) == list(arrow.dtypes)
+    for col in c.columns:
+        a, b = c[col].to_numpy(), arrow[col].to_numpy()
+        assert np.array_equal(a.view(np.int64), b.view(np.int64))  # the same bits, not just close
+
+
 def write(tmp_path, name, text):
     p = tmp_path / name
     p.write_text(text)
     return p
 
 
-def test_txt_round_trip_keeps_georeferenced_coordinates(tmp_path):
+def test_txt_round_trip_keeps_georeferenced_coordinates(tmp_path, engine):
     rng = np.random.default_rng(0)
     xyz = rng.uniform(0, 100, (50, 3)) + [512345.123456, 4123456.654321, 100.0]
     rgb = rng.integers(0, 256, (50, 3)).astype(np.uint8)
@@ -62,9 +88,10 @@ def test_out_of_range_labels_become_ignored_and_are_counted(tmp_path, caplog):
         ("1,2,3,4,5,-1\n", "colours outside 0..255"),
         ("1,2,3,4,5,6,1,1\n1,2,3,4,5,6,,1\n", "missing or NaN value in column 7 at line 2"),
         ("1,2,3,4,5,6\n1,2,3,4,5,6,7,8,9\n", "inconsistent number of columns"),
+        ("\n\n", "empty scene"),
     ],
 )
-def test_bad_txt_input_names_file_and_problem(tmp_path, text, problem):
+def test_bad_txt_input_names_file_and_problem(tmp_path, text, problem, engine):
     p = write(tmp_path, "bad.txt", text)
     with pytest.raises(PointCloudError) as err:
         read_stpls3d_txt(p)
@@ -75,7 +102,7 @@ def test_missing_file_and_unknown_suffix(tmp_path):
     with pytest.raises(PointCloudError, match="file not found"):
         read_scene(tmp_path / "none.txt")
     with pytest.raises(PointCloudError, match="unsupported file type"):
-        read_scene(write(tmp_path, "a.las", "x"))
+        read_scene(write(tmp_path, "a.xyz", "x"))
 
 
 @pytest.mark.parametrize("binary", [True, False])

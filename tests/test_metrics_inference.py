@@ -50,10 +50,11 @@ def test_every_point_is_labelled_once_with_an_oracle_model(extent, stride):
     cfg.data.voxel_size = 0.5
     s = scene(*extent)
     seen = []
-    labels, confidence = predict_scene(s, oracle(s.labels, seen), cfg, stride=stride, batch_size=3)
+    labels, confidence, entropy, _ = predict_scene(s, oracle(s.labels, seen), cfg, stride=stride, batch_size=3)
     assert labels.shape == (len(s),)
     assert (labels == s.labels).all()  # OA = 1
     np.testing.assert_allclose(confidence, 1.0, rtol=1e-6)
+    np.testing.assert_allclose(entropy, 0.0, atol=1e-6)  # one-hot votes: no uncertainty
     assert np.isin(np.arange(len(s)), np.concatenate(seen)).all()
 
 
@@ -70,7 +71,7 @@ def test_weighted_vote_prefers_the_patch_whose_centre_is_nearer():
             out.append(torch.nn.functional.one_hot(torch.full((len(idx),), cls), 15).float())
         return torch.cat(out)
 
-    labels, _ = predict_scene(s, predict, cfg, stride=25, batch_size=1)
+    labels = predict_scene(s, predict, cfg, stride=25, batch_size=1).labels
     # x=30: weights 0.8 (centre 25) vs 0.2 (centre 50) -> class 1; x=45: 0.2 vs 0.8 -> class 2
     assert labels[2] == 1 and labels[3] == 2
     assert vote_weights(np.array([[30.0, 25.0]]), (0, 0, 50, 50), 0.05)[0] == pytest.approx(0.8)

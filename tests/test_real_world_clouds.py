@@ -56,7 +56,7 @@ def test_every_point_of_a_real_world_cloud_gets_a_label(name):
     xyz = CLOUDS[name] + ORIGIN
     rgb = np.random.default_rng(3).integers(0, 256, (len(xyz), 3)).astype(np.uint8)
     cfg = small_cfg()
-    labels, confidence = predict_scene(Scene(f"{name}.txt", xyz, rgb), model_predictor(cfg), cfg, stride=25, batch_size=1)
+    labels, confidence, _, _ = predict_scene(Scene(f"{name}.txt", xyz, rgb), model_predictor(cfg), cfg, stride=25, batch_size=1)
     assert labels.shape == (len(xyz),) and labels.max() < 15
     assert np.isfinite(confidence).all() and (confidence > 0).all()
 

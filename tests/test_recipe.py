@@ -53,8 +53,8 @@ def test_views_are_rigid_motions_starting_at_zero():
     views = tta_views(4)
     assert views == [(0.0, False), (np.pi / 2, True), (np.pi, False), (3 * np.pi / 2, True)]
     for angle, mirror in views:
-        v = view_of(local, angle, mirror)
-        assert v[:, :2].min() >= 0 and (v is local or v[:, :2].min() == pytest.approx(0, abs=1e-4))
+        v = view_of(local, angle, mirror, 80.0)
+        assert v[:, :2].min() >= 0
         i, j = rng.integers(0, 500, 200), rng.integers(0, 500, 200)
         np.testing.assert_allclose(np.linalg.norm(v[i] - v[j], axis=1), np.linalg.norm(local[i] - local[j], axis=1), rtol=1e-4, atol=1e-3)
         np.testing.assert_array_equal(v[:, 2], local[:, 2])
@@ -80,7 +80,7 @@ def test_tta_averages_views_and_keeps_every_point():
             return torch.full((len(idx), 15), 1 / 15)
         return torch.nn.functional.one_hot(torch.from_numpy(labels[idx]), 15).float()
 
-    out, confidence = predict_scene(s, predict, cfg, batch_size=10_000, tta=4)  # one forward per view
+    out, confidence, _, _ = predict_scene(s, predict, cfg, batch_size=10_000, tta=4)  # one forward per view
     assert len(seen) == 4 and all(len(v) == 3000 for v in seen)
     np.testing.assert_array_equal(out, labels)
     assert (confidence < 1 - 1e-3).all() and (confidence > 0.5).all()

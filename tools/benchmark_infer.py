@@ -88,7 +88,7 @@ def main() -> None:
 
     local = (scene.xyz - scene.origin).astype("float32")
     tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, cfg.infer.stride, 0, "keep")
-    batcher = PatchBatcher(tiled, local, scene.rgb, cfg, device)
+    batcher = PatchBatcher(tiled, local, scene.rgb, cfg, device, scene.intensity)
     forward_s = 0.0
     for first in range(0, tiled.n_patches, bs):
         batch, _, _ = batcher.batch(list(range(first, min(first + bs, tiled.n_patches))))

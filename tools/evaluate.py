@@ -1,4 +1,4 @@
-"""Score saved predictions: python tools/evaluate.py --pred DIR_OF_*_pred.ply --gt DIR_OF_SCENES."""
+"""Score saved predictions: python tools/evaluate.py --pred DIR_OF_*_pred.ply|las|laz --gt DIR_OF_SCENES [--class-map asprs]."""
 
 
 import _bootstrap  # noqa: F401
@@ -11,8 +11,9 @@ def main() -> None:
     ap = cli.argument_parser(__doc__)
     ap.add_argument("--pred", required=True)
     ap.add_argument("--gt", required=True)
+    ap.add_argument("--class-map", default="asprs", help="LAS/LAZ ground truth: codes -> classes (a configs/class_maps name or YAML path)")
     args = ap.parse_args()
-    print(evaluate_predictions(args.pred, args.gt))
+    print(evaluate_predictions(args.pred, args.gt, args.class_map))
 
 
 if __name__ == "__main__":

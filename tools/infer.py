@@ -1,26 +1,43 @@
-"""Label whole scenes: python tools/infer.py --ckpt CKPT --input SCENE_OR_DIR --out DIR [--device cuda|cpu] [--stride 25] [--tta 4] [--strict] [infer.KEY=VALUE ...].
+"""Label whole scenes: python tools/infer.py --ckpt CKPT --input SCENE_OR_DIR --out DIR [--device cuda|cpu] [--stride 25] [--tta 4] [infer.KEY=VALUE ...].
 
-A bad scene among many is skipped with one line (the others are labelled and scored; exit status 1); --strict stops at it."""
+Scenes: STPLS3D .txt, .ply, .las, .laz. Output <scene>_pred.<format>: by default the input's format (LAS -> LAS,
+LAZ -> LAZ, txt/PLY -> PLY); a LAS/LAZ output is a copy of the input with pred_class, confidence and entropy added.
+A folder of adjacent tiles labelled as one cloud: --coverage [--buffer METRES]. Resume an interrupted run:
+--skip-existing. Several GPUs or nodes: torchrun --nproc_per_node 8 tools/infer.py ... (the scenes or tiles
+are shared among the ranks, largest first; rank 0 writes the metrics of the whole set).
+A bad scene among many is skipped with one line (the others are labelled and scored; exit status 1); --strict stops at it.
+"""
 
 import sys
 
 import _bootstrap  # noqa: F401
 
 from pointseg import cli
-from pointseg.engine.distributed import pick_device
+from pointseg.engine.distributed import cleanup, setup_distributed
 from pointseg.engine.labeling import label_scenes
 from pointseg.errors import InputError
+from pointseg.io import OUTPUT_FORMATS, WRITE_CLASS_MODES
 
 
 def main() -> int:
     ap = cli.argument_parser(__doc__)
     ap.add_argument("--ckpt", required=True)
-    ap.add_argument("--input", required=True, help="a .txt/.ply scene or a directory of them")
+    ap.add_argument("--input", required=True, help="a .txt/.ply/.las/.laz scene or a directory of them")
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     ap.add_argument("--stride", type=float, default=None, help="patch stride in metres (default: the config's infer.stride, 25)")
     ap.add_argument("--batch-size", type=int, default=None, help="patches per forward pass")
-    ap.add_argument("--colorize", action="store_true", help="colour points by predicted class instead of their rgb")
+    ap.add_argument("--colorize", action="store_true", help="PLY output: colour points by predicted class instead of their rgb")
+    ap.add_argument("--format", choices=OUTPUT_FORMATS, default=None,
+                    help="output format (default: the config's infer.output_format, 'auto': the input's own; txt -> ply)")
+    ap.add_argument("--write-class", choices=WRITE_CLASS_MODES, default=None,
+                    help="LAS/LAZ: the prediction as an extra dimension 'pred_class' (default) or into 'classification' as class-map codes")
+    ap.add_argument("--probabilities", action="store_true", default=None, help="also write each class's probability (prob_<class>)")
+    ap.add_argument("--class-map", default=None, help="LAS/LAZ codes <-> classes: a configs/class_maps name or YAML path (default: the config's data.class_map)")
+    ap.add_argument("--coverage", action="store_true", help="the input folder holds adjacent tiles of one cloud: label them without seams")
+    ap.add_argument("--buffer", type=float, default=None,
+                    help="metres of neighbouring tiles' points around each tile (implies --coverage; default: infer.coverage_buffer, one patch)")
+    ap.add_argument("--skip-existing", action="store_true", help="skip scenes whose complete output from the same checkpoint and settings exists")
     ap.add_argument("--tta", type=int, default=None, help="test-time augmentation: views averaged (rotations about z, mirrored); "
                     "default the config's infer.tta (1: none)")
     ap.add_argument("--strict", action="store_true", help="stop at the first bad scene (default: skip it with one line, label the others, exit 1)")
@@ -31,14 +48,24 @@ def main() -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise InputError(f"--batch-size {args.batch_size}: must be at least 1")
     overrides = list(args.overrides) + ([f"infer.tta={args.tta}"] if args.tta is not None else [])
-    summary = label_scenes(args.ckpt, args.input, args.out, pick_device(args.device), args.stride, args.batch_size, args.colorize,
-                           strict=args.strict, overrides=overrides)
-    print(f"labelled {summary['scenes']} scene(s) into {args.out}")
+    info = setup_distributed(args.device)
+    try:
+        summary = label_scenes(args.ckpt, args.input, args.out, info.device, args.stride, args.batch_size, args.colorize,
+                               output_format=args.format, write_class=args.write_class, probabilities=args.probabilities,
+                               class_map=args.class_map, coverage=args.coverage or args.buffer is not None, buffer=args.buffer,
+                               skip_existing=args.skip_existing, rank=info.rank, world=info.world_size, strict=args.strict,
+                               overrides=overrides)
+    finally:
+        cleanup()
+    if not info.is_main:
+        return 0
+    skipped = f" ({summary['skipped']} already done, skipped)" if summary["skipped"] else ""
+    print(f"labelled {summary['scenes']} scene(s) into {args.out}{skipped}")
     if summary["table"]:
         print(summary["table"])
-    if summary["skipped"]:
-        print(f"skipped {len(summary['skipped'])} bad scene(s):", file=sys.stderr)
-        for message in summary["skipped"].values():
+    if summary["failed"]:
+        print(f"skipped {len(summary['failed'])} bad scene(s):", file=sys.stderr)
+        for message in summary["failed"].values():
             print(f"  {message}", file=sys.stderr)
         return 1
     return 0

@@ -7,13 +7,14 @@ import torch
 
 from pointseg.config import Config
 from pointseg.data.augment import augment
-from pointseg.data.features import PatchSample, point_features
+from pointseg.data.features import PatchSample, check_scene_features, point_features
 from pointseg.data.prepare import load_manifest
 from pointseg.data.tiling import assemble_patch
 from pointseg.data.voxelize import voxelize
 from pointseg.errors import InputError, InputNotFoundError
 
-_ARRAYS = ("xyz", "rgb", "labels", "order", "tile_offsets", "point_voxel", "voxel_offsets", "voxel_coords", "patch_offsets", "patch_tiles")
+_ARRAYS = ("xyz", "labels", "order", "tile_offsets", "point_voxel", "voxel_offsets", "voxel_coords", "patch_offsets", "patch_tiles")
+_OPTIONAL_ARRAYS = ("rgb", "intensity")  # present only for scenes whose files have them
 
 
 class PreparedScene:
@@ -33,12 +34,15 @@ class PreparedScene:
             if missing:
                 raise InputNotFoundError(f"{self.directory}: missing {missing}; prepare the data again (tools/prepare_stpls3d.py --overwrite)")
             self._arrays = {n: _open_array(self.directory / f"{n}.npy") for n in _ARRAYS}
+            for n in _OPTIONAL_ARRAYS:
+                if (self.directory / f"{n}.npy").is_file():
+                    self._arrays[n] = _open_array(self.directory / f"{n}.npy")
         return self._arrays
 
     def check(self, n_points: int) -> None:
         """Open every array now (in the main process, not in a loader worker) and check the point count."""
         a = self.arrays
-        for name in ("xyz", "rgb", "labels", "order", "point_voxel"):
+        for name in ("xyz", "labels", "order", "point_voxel", *(n for n in _OPTIONAL_ARRAYS if n in a)):
             if len(a[name]) != n_points:
                 raise InputError(f"{self.directory / name}.npy: {len(a[name])} rows, the manifest says {n_points} points; "
                                  f"prepare the data again (tools/prepare_stpls3d.py --overwrite)")
@@ -87,6 +91,10 @@ class PatchDataset(torch.utils.data.Dataset):
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self.scenes = {s["name"]: PreparedScene(self.root / "scenes" / s["name"]) for s in self.manifest["scenes"]}
         self.items = [(s["name"], p) for s in self.manifest["scenes"] for p in s["patches"] if p["split"] in splits]
+        used = {name for name, _ in self.items}
+        for s in self.manifest["scenes"]:  # older manifests have no "rgb"/"intensity" keys: every scene had rgb
+            if s["name"] in used:
+                check_scene_features(s["file"], s.get("rgb", True), s.get("intensity", False), cfg.features, training=True)
         if not self.items:
             counts = self.manifest["split"]["patches"]
             raise InputError(f"{self.root}: no patches in split(s) {list(splits)} (the prepared split has {counts}); "
@@ -116,7 +124,9 @@ class PatchDataset(torch.utils.data.Dataset):
         else:
             points, coords, inverse = scene.patch(patch["patch"])
         a = scene.arrays
-        xyz, rgb = a["xyz"][points], a["rgb"][points]
+        xyz = a["xyz"][points]
+        rgb = a["rgb"][points] if self.cfg.features.rgb else None
+        intensity = a["intensity"][points] if self.cfg.features.intensity else None
         labels = a["labels"][points].astype(np.int64)
         b = patch["bounds"]
         centre = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], np.float32)
@@ -126,5 +136,5 @@ class PatchDataset(torch.utils.data.Dataset):
             xyz, rgb = augment(xyz, rgb, centre, self.cfg.augment, rng)
             vox = voxelize(xyz, self.cfg.data.voxel_size)
             coords, inverse = vox.coords, vox.inverse
-        feats = point_features(xyz, rgb, centre, half, self.cfg.features)
+        feats = point_features(xyz, rgb, centre, half, self.cfg.features, intensity)
         return PatchSample.from_points(coords, inverse, feats, labels, points)

@@ -1,25 +1,55 @@
-"""Per-point input features (normalized xyz, rgb) and the batch of voxelized patches fed to the model."""
+"""Per-point input features (normalized xyz, rgb, intensity) and the batch of voxelized patches fed to the model."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from pointseg.config import ConfigError, FeatureConfig
 from pointseg.data.voxelize import voxel_mean
+from pointseg.io import PointCloudError
 
 
-def point_features(xyz: np.ndarray, rgb: np.ndarray, centre: np.ndarray, half_size: float, cfg: FeatureConfig) -> np.ndarray:
-    """(N, C) float32: xy from the patch centre and z above the lowest point, both / half_size; rgb scaled."""
+def check_scene_features(path: str | Path, has_rgb: bool, has_intensity: bool, cfg: FeatureConfig, training: bool = False) -> None:
+    """Raise PointCloudError naming the file when the features use colour or intensity the file lacks (never feed zeros)."""
+    for name, on, present in (("rgb", cfg.rgb, has_rgb), ("intensity", cfg.intensity, has_intensity)):
+        if on and not present:
+            what = "no colour (rgb)" if name == "rgb" else "no intensity"
+            if training:
+                raise PointCloudError(path, f"{what} in this scene, but the config uses {name}: train with a config with features.{name}: false")
+            raise PointCloudError(path, f"{what} in this file, but the model uses {name}: label it with a model trained "
+                                        f"with a config with features.{name}: false")
+
+
+def intensity_feature(intensity: np.ndarray, max_value: float) -> np.ndarray:
+    """(N,) intensities as stored -> (N, 1) float32 log(1 + I) / log(1 + max_value), clipped to [0, 1].
+
+    The logarithm tames the long tail of bright returns and puts 8-bit and 16-bit sensors on one
+    scale (255 -> 0.5 with max 65535); it depends on the value alone, so tiles of a coverage agree."""
+    scaled = np.log1p(np.maximum(np.asarray(intensity, np.float32), 0)) / np.float32(np.log1p(max_value))
+    return np.minimum(scaled, 1).astype(np.float32)[:, None]
+
+
+def point_features(xyz: np.ndarray, rgb: np.ndarray | None, centre: np.ndarray, half_size: float, cfg: FeatureConfig,
+                   intensity: np.ndarray | None = None) -> np.ndarray:
+    """(N, C) float32: xy from the patch centre and z above the lowest point, both / half_size; rgb scaled;
+    intensity (N,) through intensity_feature. rgb / intensity may be None when the config leaves them out."""
     parts = []
     if cfg.xyz:
         rel = np.asarray(xyz, np.float32) - np.array([centre[0], centre[1], xyz[:, 2].min()], np.float32)
         parts.append(rel / np.float32(half_size))
     if cfg.rgb:
+        if rgb is None:
+            raise ValueError("features.rgb is on, but the points have no colour")
         colour = np.asarray(rgb, np.float32) / 255.0
         parts.append(colour * 2 - 1 if cfg.rgb_range == "symmetric" else colour)
+    if cfg.intensity:
+        if intensity is None:
+            raise ValueError("features.intensity is on, but the points have no intensity")
+        parts.append(intensity_feature(intensity, cfg.intensity_max))
     if not parts:
-        raise ConfigError("features: enable at least one of xyz and rgb")
+        raise ConfigError("features: enable at least one of xyz, rgb and intensity")
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 

@@ -1,9 +1,10 @@
-"""From STPLS3D scenes to a prepared directory: tiled, voxelized patches, a split, class weights, a manifest.
+"""From labelled scenes (STPLS3D .txt, .ply, .las/.laz) to a prepared directory: tiled, voxelized patches, a split, class weights, a manifest.
 
 Layout of the output directory:
     manifest.json                   scenes, patches (bounds, sizes, split), class counts and weights, config
     scenes/<name>/xyz.npy           (N, 3) float32, local coordinates (original - origin), in file order
-                 /rgb.npy           (N, 3) uint8
+                 /rgb.npy           (N, 3) uint8, only for scenes with colour (manifest scene "rgb": true)
+                 /intensity.npy     (N,) float32 as stored, only for scenes with intensity ("intensity": true)
                  /labels.npy        (N,) int16, -100 ignored
                  /order.npy         (N,) int32, point indices sorted by tile
                  /tile_offsets.npy  (T+1,) int64, tile t holds order[tile_offsets[t]:tile_offsets[t+1]]
@@ -34,7 +35,7 @@ from pointseg.constants import CLASS_NAMES, IGNORE_LABEL, NUM_CLASSES
 from pointseg.data.split import EXCLUDED, TRAIN, VAL, class_weights, split_leak_free, split_random
 from pointseg.data.tiling import tile_scene
 from pointseg.errors import InputError, InputNotFoundError, OutputExistsError
-from pointseg.io import PointCloudError, atomic_save_npy, atomic_write_text, read_stpls3d_txt, scene_name
+from pointseg.io import PointCloudError, atomic_save_npy, atomic_write_text, read_scene, scene_name
 from pointseg.io.atomic import pid_alive
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,17 @@ WRITTEN_BY = "pointseg prepare"  # in the manifest: --overwrite replaces only a 
 SCENE_NUMBER = re.compile(r"^(\d+)_")
 
 
-def scene_number(path: Path) -> int:
-    """The N of `N_points_GTv3.txt`."""
+def scene_number(path: Path) -> int | None:
+    """The N of `N_points_GTv3.txt`; None for files not named that way (e.g. LAS tiles)."""
     match = SCENE_NUMBER.match(path.name)
-    if match is None:
-        raise PointCloudError(path, "cannot tell the scene number: expected a name like '5_points_GTv3.txt'")
-    return int(match.group(1))
+    return None if match is None else int(match.group(1))
+
+
+def is_test_scene(path: Path, test_scenes: list[int | str]) -> bool:
+    """data.test_scenes holds STPLS3D numbers (5 -> 5_points_GTv3.txt) and/or scene names (file name without suffix)."""
+    names = {str(t) for t in test_scenes if isinstance(t, str)}
+    numbers = {int(t) for t in test_scenes if not isinstance(t, str)}
+    return scene_name(path) in names or scene_number(path) in numbers
 
 
 def file_sha256(path: Path) -> str:
@@ -71,10 +77,16 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
     path, cfg = job.path, job.data
     with ThreadPoolExecutor(max_workers=1) as hasher:  # hashlib releases the GIL: hashing overlaps parsing
         digest = hasher.submit(file_sha256, path)
-        scene = read_stpls3d_txt(path)
+        scene = read_scene(path, cfg.class_map)
         digest = digest.result()
+    scene.source = None  # a LAS file's full record is not needed here
     if scene.labels is None:
-        raise PointCloudError(path, "no semantic labels (6 columns); prepare needs labelled scenes with 8 columns")
+        if path.suffix.lower() == ".txt":
+            raise PointCloudError(path, "no semantic labels (6 columns); prepare needs labelled scenes with 8 columns")
+        if path.suffix.lower() == ".ply":
+            raise PointCloudError(path, "no label field (class, label, semantic, ...); prepare needs labelled scenes")
+        raise PointCloudError(path, f"no point's classification maps to a class through the class map '{cfg.class_map}'; "
+                                    "prepare needs labelled scenes (or another data.class_map)")
     stride = cfg.test_stride if job.is_test else cfg.train_stride
     local = scene.xyz - scene.origin
     tiled = tile_scene(local, cfg.voxel_size, cfg.patch_size, stride, cfg.min_points_per_patch, cfg.sparse_patch_policy)
@@ -88,7 +100,10 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
     d = job.out_dir
     d.mkdir(parents=True, exist_ok=True)
     atomic_save_npy(d / "xyz.npy", local.astype(np.float32))
-    atomic_save_npy(d / "rgb.npy", scene.rgb)
+    if scene.rgb is not None:
+        atomic_save_npy(d / "rgb.npy", scene.rgb)
+    if scene.intensity is not None:
+        atomic_save_npy(d / "intensity.npy", scene.intensity.astype(np.float32))
     atomic_save_npy(d / "labels.npy", labels.astype(np.int16))
     atomic_save_npy(d / "order.npy", tiled.order.astype(np.int32))
     for name in ("tile_offsets", "point_voxel", "voxel_offsets", "voxel_coords", "patch_offsets", "patch_tiles"):
@@ -114,6 +129,8 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
         "ignored_points": int((~valid).sum()),
         "out_of_range_labels": scene.n_out_of_range_labels,
         "origin": scene.origin.tolist(),
+        "rgb": scene.rgb is not None,
+        "intensity": scene.intensity is not None,
         "role": "test" if job.is_test else "trainval",
         "stride": stride,
         "patches": patches,
@@ -121,21 +138,21 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
     }
 
 
-def find_scenes(src: Path, pattern: str, test_scenes: list[int] | None = None) -> list[Path]:
-    """Scene files under `src` matching `pattern`, by scene number.
+def find_scenes(src: Path, pattern: str, test_scenes: list[int | str] | None = None) -> list[Path]:
+    """Scene files under `src` matching `pattern`, by scene number, then name.
 
-    Warns about files in `src` that do not match (they are skipped) and about test scenes named in the
-    config that are not there."""
+    Warns about files in `src` that do not match (they are skipped) and about test scenes named by number
+    in the config that are not there (names are checked by prepare_dataset)."""
     if not src.is_dir():
         raise InputNotFoundError(f"{src}: source directory not found")
-    files = sorted(src.glob(pattern), key=lambda p: (scene_number(p), p.name))
+    files = sorted((p for p in src.glob(pattern) if p.is_file()), key=lambda p: (scene_number(p) is None, scene_number(p) or 0, p.name))
     if not files:
         raise InputNotFoundError(f"{src}: no scene files matching '{pattern}' (data.scene_glob)")
     matched = set(files)
     skipped = sorted(p.name for p in src.iterdir() if p.is_file() and not p.name.startswith(".") and p not in matched)
     if skipped:
         log.warning("%s: skipped %d file(s) that do not match data.scene_glob '%s': %s", src, len(skipped), pattern, _some(skipped))
-    missing = sorted(set(test_scenes or []) - {scene_number(p) for p in files})
+    missing = sorted({t for t in test_scenes or [] if not isinstance(t, str)} - {scene_number(p) for p in files})
     if missing:
         log.warning("%s: test scene(s) %s named in data.test_scenes not found; only the scenes found are prepared", src, missing)
     return files
@@ -214,7 +231,14 @@ def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: 
     start = time.perf_counter()
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    jobs = [SceneJob(f, partial / "scenes" / scene_name(f), cfg, scene_number(f) in cfg.test_scenes) for f in files]
+    names = [scene_name(f) for f in files]
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"{src}: several files give the same scene name {twice[:5]} (e.g. a.las and a.laz); keep one of each")
+    missing = sorted({t for t in cfg.test_scenes if isinstance(t, str)} - set(names))
+    if missing:
+        log.warning("data.test_scenes names %s match no scene file in %s", missing, src)
+    jobs = [SceneJob(f, partial / "scenes" / scene_name(f), cfg, is_test_scene(f, cfg.test_scenes)) for f in files]
     try:
         if workers > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:

@@ -3,7 +3,12 @@
 A scene is cut into square tiles of gcd(patch size, stride) (25 m for 50 m patches at 25 m or 50 m
 stride). Tiles are aligned to the voxel grid, so no voxel straddles two tiles: each tile is voxelized
 once, and a patch - a block of tiles - is the concatenation of its tiles' points and voxels. Patch
-(i, j) covers tiles [i*s, i*s + k) x [j*s, j*s + k), with k tiles per patch side and s per stride.
+(i, j) covers tiles [i*s, i*s + k) x [j*s, j*s + k), with k tiles per patch side and s per stride,
+counted from the grid's start.
+
+The patch lattice is anchored at local coordinate 0 (the scene's origin): a scene whose points start
+far from 0 (one tile of a coverage, given in the coverage's coordinates) gets a grid that starts at the
+lattice line just below its points, so its patches are exactly those an uncut scene would have there.
 """
 
 import math
@@ -18,12 +23,17 @@ from pointseg.errors import InputError
 
 @dataclass(frozen=True)
 class PatchGrid:
-    """Patch layout in tile units; `tile` metres per tile side, local coordinates start at 0."""
+    """Patch layout in tile units; `tile` metres per tile side.
+
+    start (x, y): the tile index (from local 0) of the grid's first tile, a multiple of tiles_per_stride;
+    tile ids and patch ids count from there.
+    """
 
     tile: float
     tiles_per_patch: int
     tiles_per_stride: int
     shape: tuple[int, int]
+    start: tuple[int, int] = (0, 0)
 
     @property
     def n_patches(self) -> int:
@@ -57,10 +67,11 @@ def tile_units(size: float, stride: float, voxel_size: float) -> tuple[int, int,
     return tile_v, size_v // tile_v, stride_v // tile_v
 
 
-def make_grid(n_tiles: tuple[int, int], tiles_per_patch: int, tiles_per_stride: int, tile: float) -> PatchGrid:
-    """The smallest patch grid whose patches cover n_tiles (x, y) tiles."""
+def make_grid(n_tiles: tuple[int, int], tiles_per_patch: int, tiles_per_stride: int, tile: float,
+              start: tuple[int, int] = (0, 0)) -> PatchGrid:
+    """The smallest patch grid whose patches cover n_tiles (x, y) tiles from tile `start`."""
     shape = tuple(1 + max(0, math.ceil((n - tiles_per_patch) / tiles_per_stride)) for n in n_tiles)
-    return PatchGrid(tile, tiles_per_patch, tiles_per_stride, shape)  # type: ignore[arg-type]
+    return PatchGrid(tile, tiles_per_patch, tiles_per_stride, shape, start)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -96,7 +107,7 @@ class TiledScene:
     def patch_bounds(self, patch: int) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) in local metres of the union of a kept patch's tiles."""
         ti, tj = np.divmod(self.tiles_of(patch), self.grid.tile_shape[1])
-        t = self.grid.tile
+        ti, tj, t = ti + self.grid.start[0], tj + self.grid.start[1], self.grid.tile
         return (float(ti.min() * t), float(tj.min() * t), float((ti.max() + 1) * t), float((tj.max() + 1) * t))
 
     def patch_size(self, patch: int) -> int:
@@ -155,7 +166,10 @@ def tile_scene(
     tile_m = tile_v * voxel_size
     last = [max(0, math.ceil(float(local_xyz[:, a].max()) / tile_m) - 1) for a in range(2)]
     tx, ty = np.minimum(cells[:, 0] // tile_v, last[0]), np.minimum(cells[:, 1] // tile_v, last[1])
-    grid = make_grid((int(tx.max()) + 1, int(ty.max()) + 1), per_patch, per_stride, tile_v * voxel_size)
+    # The grid starts at the patch-lattice line at or below the first occupied tile (0 for a scene in its own origin).
+    start = (int(tx.min()) // per_stride * per_stride, int(ty.min()) // per_stride * per_stride)
+    tx, ty = tx - start[0], ty - start[1]
+    grid = make_grid((int(tx.max()) + 1, int(ty.max()) + 1), per_patch, per_stride, tile_m, start)
     n_tiles = grid.tile_shape[0] * grid.tile_shape[1]
     tile_id = tx * grid.tile_shape[1] + ty
     # A stable radix sort when tile ids fit 16 bits (the usual case: 400 tiles for a 500 m scene).

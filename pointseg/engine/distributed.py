@@ -1,7 +1,9 @@
 """Process-group setup for torchrun (NCCL on GPUs, gloo on CPU) and small collective helpers."""
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -55,6 +57,29 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """[obj of rank 0, obj of rank 1, ...] on every rank (picklable objects); [obj] without a process group."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def shard_largest_first(sizes: Sequence[float], world: int, rank: int) -> list[int]:
+    """Indices of the items that `rank` of `world` takes, largest first.
+
+    Items go in order of decreasing size (ties: by index) each to the rank with the least total so far
+    (ties: the lowest rank), so the ranks finish close together; every rank computes the same split.
+    """
+    load, share = [0.0] * world, [[] for _ in range(world)]
+    for i in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
+        r = min(range(world), key=lambda r: (load[r], r))
+        share[r].append(i)
+        load[r] += sizes[i]
+    return share[rank]
 
 
 def barrier() -> None:

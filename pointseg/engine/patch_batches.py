@@ -24,12 +24,19 @@ def _segments(lengths: torch.Tensor, total: int) -> tuple[torch.Tensor, torch.Te
 class PatchBatcher:
     """A tiled scene on `device`; `batch(patches)` gives (Batch, point indices (N,), vote weights (N,))."""
 
-    def __init__(self, tiled: TiledScene, local_xyz: np.ndarray, rgb: np.ndarray, cfg: Config, device: torch.device):
-        def put(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+    def __init__(self, tiled: TiledScene, local_xyz: np.ndarray, rgb: np.ndarray | None, cfg: Config, device: torch.device,
+                 intensity: np.ndarray | None = None):
+        def put(a: np.ndarray | None) -> torch.Tensor | None:
+            return None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(device)
 
+        if cfg.features.rgb and rgb is None:
+            raise ValueError("features.rgb is on, but the scene has no colour")
+        if cfg.features.intensity and intensity is None:
+            raise ValueError("features.intensity is on, but the scene has no intensity")
         self.device, self.cfg, self.n_patches = device, cfg, tiled.n_patches
-        self.xyz, self.rgb = put(local_xyz.astype(np.float32, copy=False)), put(rgb)
+        self.xyz = put(local_xyz.astype(np.float32, copy=False))
+        self.rgb = put(rgb) if cfg.features.rgb else None
+        self.intensity = put(np.asarray(intensity, np.float32)) if cfg.features.intensity else None
         self.order, self.point_voxel, self.voxel_coords = put(tiled.order), put(tiled.point_voxel), put(tiled.voxel_coords)
         # the small per-tile and per-patch tables stay on the host (the caller may drop `tiled` and the points)
         self.tile_offsets, self.voxel_offsets = tiled.tile_offsets, tiled.voxel_offsets
@@ -84,7 +91,8 @@ class PatchBatcher:
         return batch, index, weights
 
     def _features(self, xyz: torch.Tensor, index: torch.Tensor, point_patch: torch.Tensor, centre: torch.Tensor, n_patches: int) -> torch.Tensor:
-        """point_features() on the device: xy from the patch centre, z above the patch's lowest point, / half size; rgb."""
+        """point_features() on the device: xy from the patch centre, z above the patch's lowest point, / half size; rgb;
+        intensity as log(1 + I) / log(1 + intensity_max), clipped to [0, 1]."""
         fc, parts = self.cfg.features, []
         if fc.xyz:
             zmin = torch.full((n_patches,), float("inf"), device=self.device).scatter_reduce(0, point_patch, xyz[:, 2], "amin")
@@ -93,6 +101,9 @@ class PatchBatcher:
         if fc.rgb:
             colour = self.rgb[index].float() / 255.0
             parts.append(colour * 2 - 1 if fc.rgb_range == "symmetric" else colour)
+        if fc.intensity:
+            scaled = torch.log1p(self.intensity[index].clamp(min=0)) / float(np.float32(np.log1p(fc.intensity_max)))
+            parts.append(scaled.clamp(max=1)[:, None])
         if not parts:
-            raise ConfigError("features: enable at least one of xyz and rgb")
+            raise ConfigError("features: enable at least one of xyz, rgb and intensity")
         return torch.cat(parts, dim=1)

@@ -1,31 +1,37 @@
-"""The in-memory scene (georeferenced float64 coordinates, colours, optional labels) and a reader by suffix."""
+"""The in-memory scene: georeferenced float64 coordinates, optional colour, intensity and labels."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-
-from pointseg.io.errors import PointCloudError
 
 
 @dataclass
 class Scene:
-    """One point cloud.
+    """One point cloud, in the order of its file.
 
-    xyz (N, 3) float64, original coordinates; rgb (N, 3) uint8;
+    xyz (N, 3) float64, original coordinates;
+    rgb (N, 3) uint8, or None when the file stores no colour (never zeros in its place);
     labels (N,) int64 with -100 ignored, or None when the file has no ground truth;
-    instance (N,) int64 or None.
+    instance (N,) int64 or None;
+    n_out_of_range_labels: points whose label (or LAS class code) was outside the classes and set to -100;
+    intensity (N,) float32, the values as stored (LAS: 0..65535; PLY 'intensity'), or None;
+    source: what the reader kept to write a labelled copy of the file (LAS/LAZ: the laspy.LasData), or None.
     """
 
     path: Path
     xyz: np.ndarray
-    rgb: np.ndarray
+    rgb: np.ndarray | None
     labels: np.ndarray | None = None
     instance: np.ndarray | None = None
     n_out_of_range_labels: int = 0
+    intensity: np.ndarray | None = None
+    source: Any = field(default=None, repr=False)
     origin: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        self.path = Path(self.path)
         # Whole metres below the minimum: local coordinates stay positive and exactly representable
         # offsets (georeferenced inputs lose centimetres if cast to float32 before this shift).
         self.origin = np.floor([self.xyz[:, a].min() for a in range(3)]) if len(self.xyz) else np.zeros(3)
@@ -47,15 +53,14 @@ def scene_name(path: str | Path) -> str:
     return Path(path).name.rsplit(".", 1)[0]
 
 
-def read_scene(path: str | Path) -> Scene:
-    """Read an STPLS3D .txt or a .ply file by suffix, with its labels when it has them."""
-    from pointseg.io.ply import read_ply
-    from pointseg.io.stpls3d import read_stpls3d_txt
+@dataclass(frozen=True)
+class SceneBounds:
+    """A scene file's extent without its points (LAS/LAZ: from the header).
 
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".txt":
-        return read_stpls3d_txt(path)
-    if suffix == ".ply":
-        return read_ply(path)
-    raise PointCloudError(path, f"unsupported file type '{suffix}', expected .txt (STPLS3D) or .ply")
+    mins, maxs (3,) float64 (x, y, z); n_points; crs: the CRS as text (WKT or GeoTIFF keys) or None."""
+
+    path: Path
+    mins: np.ndarray
+    maxs: np.ndarray
+    n_points: int
+    crs: str | None = None

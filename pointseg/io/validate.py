@@ -46,6 +46,24 @@ def colours_to_uint8(path: Path, rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.uint8)
 
 
+def colours_by_stored_range(path: Path, rgb: np.ndarray) -> np.ndarray:
+    """(N, 3) colours of any scale -> uint8 0..255, the scale decided by the values actually stored.
+
+    Floats all within 0..1 are unit colours (x 255); integers above 255 are 16-bit colours (/ 257,
+    so 65535 -> 255); anything else must already lie in 0..255. Many writers put 8-bit values into
+    16-bit fields (LAS), so the field's type alone does not decide.
+    """
+    if len(rgb) == 0:
+        return np.zeros((0, 3), np.uint8)
+    top = rgb.max()
+    if np.issubdtype(rgb.dtype, np.floating):
+        if np.isfinite(rgb).all() and rgb.min() >= 0 and top <= 1.0:
+            return np.rint(rgb * 255.0).astype(np.uint8)
+    elif top > 255 and rgb.min() >= 0 and top <= 65535:
+        return np.rint(rgb.astype(np.float64) / 257.0).astype(np.uint8)
+    return colours_to_uint8(path, rgb)
+
+
 def labels_to_int(path: Path, values: np.ndarray) -> tuple[np.ndarray, int]:
     """Semantic labels -> int64; values outside 0..14 (other than -100) become -100.
 

@@ -1,0 +1,190 @@
+"""LAS/LAZ point clouds through laspy (LAZ with the lazrs backend): LAS 1.2-1.4, point formats 0-10.
+
+Reading keeps the laspy.LasData in Scene.source, so a labelled copy of the file (header, VLRs/EVLRs,
+every original dimension) can be written without reading it again.
+"""
+
+import copy
+import logging
+from pathlib import Path
+
+import laspy
+import numpy as np
+
+from pointseg.io.atomic import atomic_path
+from pointseg.io.class_map import ClassMap
+from pointseg.io.errors import PointCloudError
+from pointseg.io.scene import Scene, SceneBounds
+from pointseg.io.validate import check_coordinates, colours_by_stored_range
+
+log = logging.getLogger(__name__)
+
+LAS_SUFFIXES = (".las", ".laz")
+GEOKEY_DIRECTORY, GEOKEY_DOUBLES, GEOKEY_ASCII, WKT_CRS = 34735, 34736, 34737, 2112
+SMALL_CLASSIFICATION_FORMATS = range(0, 6)  # point formats 0-5 store classification in 5 bits (0..31)
+
+
+def _unreadable(path: Path, err: Exception) -> PointCloudError:
+    message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if isinstance(err, laspy.errors.PointFormatNotSupported):
+        return PointCloudError(path, f"point format {message} is not supported (LAS point formats 0-10)")
+    if isinstance(err, laspy.errors.FileVersionNotSupported):
+        return PointCloudError(path, f"LAS version {message} is not supported (LAS 1.0-1.4)")
+    kind = "LAZ" if path.suffix.lower() == ".laz" else "LAS"
+    return PointCloudError(path, f"not a readable {kind} file ({message}); is it truncated or corrupt?")
+
+
+def _open_header(path: Path) -> laspy.LasHeader:
+    if not path.is_file():
+        raise PointCloudError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise PointCloudError(path, "empty file (0 bytes)")
+    try:
+        with laspy.open(str(path)) as reader:
+            return reader.header
+    except Exception as err:  # laspy and lazrs raise several types for bad headers
+        raise _unreadable(path, err) from None
+
+
+def crs_of(header: laspy.LasHeader) -> str | None:
+    """The file's CRS as text, for comparing tiles: the WKT VLR/EVLR, else the GeoTIFF keys; None without either.
+
+    Needs no pyproj: two tiles in the same CRS written by the same tool give the same text."""
+    records = list(header.vlrs) + list(header.evlrs or [])
+    projection = [v for v in records if v.user_id.rstrip("\0") == "LASF_Projection"]
+    for v in projection:
+        if v.record_id == WKT_CRS:
+            text = getattr(v, "string", None) or v.record_data_bytes().decode("utf-8", "replace")
+            return text.rstrip("\0").strip() or None
+    by_id = {v.record_id: v for v in projection}
+    if GEOKEY_DIRECTORY not in by_id:
+        return None
+    keys = getattr(by_id[GEOKEY_DIRECTORY], "geo_keys", [])
+    text = "GeoKeys " + ",".join(f"{k.id}:{k.tiff_tag_location}:{k.count}:{k.value_offset}" for k in keys)
+    if GEOKEY_DOUBLES in by_id:  # keys may point into the double and ASCII parameter records
+        text += " doubles " + bytes(by_id[GEOKEY_DOUBLES].record_data_bytes()).hex()
+    if GEOKEY_ASCII in by_id:
+        text += " ascii " + bytes(by_id[GEOKEY_ASCII].record_data_bytes()).decode("latin-1").rstrip("\0")
+    return text
+
+
+def read_las_bounds(path: str | Path) -> SceneBounds:
+    """Bounds, point count and CRS from the LAS/LAZ header alone (no points are read or decompressed)."""
+    path = Path(path)
+    header = _open_header(path)
+    return SceneBounds(path, np.asarray(header.mins, np.float64), np.asarray(header.maxs, np.float64), int(header.point_count), crs_of(header))
+
+
+def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: laspy.LazBackend | None = None) -> Scene:
+    """Read a LAS/LAZ file.
+
+    xyz: float64 from the integer coordinates, scales and offsets. rgb: the 16-bit fields mapped to 0..255
+    by the range actually stored (8-bit values in 16-bit fields stay as they are); None for point formats
+    without colour or when every colour value is 0. intensity: float32 as stored; None when all 0.
+    labels: `classification` through `class_map` (codes not in it -> -100, counted in one warning);
+    None without a class map or when no point maps to a class (an unlabelled file).
+    """
+    path = Path(path)
+    _open_header(path)  # the header's own errors first, with the file's name
+    try:
+        las = laspy.read(str(path), laz_backend=laz_backend) if laz_backend is not None else laspy.read(str(path))
+    except Exception as err:
+        raise _unreadable(path, err) from None
+    if len(las.points) == 0:
+        raise PointCloudError(path, "empty scene: the file holds no points")
+    xyz = np.stack([np.asarray(las.x, np.float64), np.asarray(las.y, np.float64), np.asarray(las.z, np.float64)], axis=1)
+    check_coordinates(path, xyz)
+    names = set(las.point_format.dimension_names)
+    rgb = None
+    if {"red", "green", "blue"} <= names:
+        stored = np.stack([np.asarray(las.red), np.asarray(las.green), np.asarray(las.blue)], axis=1)
+        if stored.any():
+            rgb = colours_by_stored_range(path, stored)
+        else:
+            log.warning("%s: every colour value is 0: read as a file without colour", path)
+    intensity = np.asarray(las.intensity, np.float32) if "intensity" in names else None
+    if intensity is not None and not intensity.any():
+        intensity = None
+    labels, n_unknown = None, 0
+    if class_map is not None:
+        labels, unknown = class_map.to_classes(np.asarray(las.classification))
+        n_unknown = sum(unknown.values())
+        if n_unknown:
+            log.warning("%s: %d points with classification codes not in the class map %s (%s) ignored", path, n_unknown,
+                        class_map.name, ", ".join(f"code {c}: {n}" for c, n in sorted(unknown.items())))
+        if not (labels >= 0).any():
+            labels = None  # unlabelled (e.g. all 'unclassified'): nothing to score or train on
+    return Scene(path, xyz, rgb, labels, None, n_unknown, intensity=intensity, source=las)
+
+
+def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np.ndarray],
+                   classification: np.ndarray | None = None, compress: bool | None = None) -> None:
+    """Write `source` again with its header, VLRs/EVLRs and every dimension, plus `fields` as extra bytes
+    dimensions ((N,) arrays, their dtype kept) and, if given, new `classification` codes (N,), atomically.
+
+    An extra dimension of the same name already in the source (a file labelled before) is replaced.
+    compress: LAZ or LAS; None decides by the suffix of `path`.
+    """
+    path = Path(path)
+    compress = path.suffix.lower() == ".laz" if compress is None else compress
+    header = copy.deepcopy(source.header)
+    replaced = [n for n in fields if n in set(header.point_format.extra_dimension_names)]
+    if replaced:
+        log.warning("%s: replacing the extra dimension(s) %s already in the input", path, replaced)
+        header.remove_extra_dims(replaced)
+    clash = [n for n in fields if n in set(header.point_format.dimension_names)]
+    if clash:
+        raise ValueError(f"{path}: {clash} are standard dimensions of point format {header.point_format.id}")
+    header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=v.dtype) for n, v in fields.items()])
+    points = laspy.ScaleAwarePointRecord.zeros(len(source.points), header=header)
+    points.copy_fields_from(source.points)
+    for name, values in fields.items():
+        points[name] = values
+    if classification is not None:
+        if header.point_format.id in SMALL_CLASSIFICATION_FORMATS and int(classification.max(initial=0)) > 31:
+            raise ValueError(f"{path}: class codes above 31 do not fit point format {header.point_format.id}'s 5-bit classification")
+        points["classification"] = classification
+    _write(path, laspy.LasData(header, points), compress)
+
+
+def _write(path: Path, las: laspy.LasData, compress: bool) -> None:
+    """Write atomically; through a file object, since laspy decides compression by a path's suffix (here '.tmp')."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        las.write(f, do_compress=compress)
+
+
+def coordinate_scale(xyz: np.ndarray, offset: np.ndarray, finest: float = 1e-6) -> float:
+    """The finest power-of-ten scale >= `finest` whose int32 coordinates hold the scene's extent from `offset`."""
+    span = float(np.abs(xyz - offset).max()) if len(xyz) else 0.0
+    scale = finest
+    while span / scale > 2**31 - 2:
+        scale *= 10
+    return scale
+
+
+def write_las_new(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None, fields: dict[str, np.ndarray],
+                  classification: np.ndarray | None = None, intensity: np.ndarray | None = None, compress: bool | None = None) -> None:
+    """A new LAS 1.4 file (point format 7 with colour, 6 without) from points read elsewhere (txt/PLY), atomically.
+
+    Offsets are whole metres at the minimum; the scale is the finest power of ten from 1 micrometre that
+    fits (1e-6 up to a 2 km extent), so text scenes' 6 decimals survive. rgb (N, 3) uint8 -> 16-bit (x 257).
+    """
+    path = Path(path)
+    compress = path.suffix.lower() == ".laz" if compress is None else compress
+    header = laspy.LasHeader(version="1.4", point_format=7 if rgb is not None else 6)
+    offset = np.floor(xyz.min(axis=0))
+    header.offsets = offset
+    header.scales = np.full(3, coordinate_scale(xyz, offset))
+    header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=v.dtype) for n, v in fields.items()])
+    las = laspy.LasData(header)
+    las.points = laspy.ScaleAwarePointRecord.zeros(len(xyz), header=header)
+    las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    if rgb is not None:
+        las.red, las.green, las.blue = (rgb[:, i].astype(np.uint16) * 257 for i in range(3))
+    if intensity is not None:
+        las.intensity = np.clip(np.rint(intensity), 0, 65535).astype(np.uint16)
+    if classification is not None:
+        las.classification = classification
+    for name, values in fields.items():
+        las[name] = values
+    _write(path, las, compress)

@@ -17,9 +17,11 @@ def main() -> None:
     ap.add_argument("--stride", type=float, default=None, help="patch stride in metres (default: the config's infer.stride, 25)")
     ap.add_argument("--batch-size", type=int, default=None, help="patches per forward pass")
     ap.add_argument("--colorize", action="store_true", help="colour points by predicted class instead of their rgb")
+    ap.add_argument("--pictures", action="store_true", help="also maps of each scene, confusion matrices, IoU chart and OUT/report.html")
     args = ap.parse_args()
-    summary = label_scenes(args.ckpt, args.input, args.out, pick_device(args.device), args.stride, args.batch_size, args.colorize)
-    print(f"labelled {summary['scenes']} scene(s) into {args.out}")
+    summary = label_scenes(args.ckpt, args.input, args.out, pick_device(args.device), args.stride, args.batch_size, args.colorize,
+                           pictures=args.pictures)
+    print(f"labelled {summary['scenes']} scene(s) into {args.out}" + (f"; report: {args.out}/report.html" if args.pictures else ""))
     if summary["table"]:
         print(summary["table"])
 

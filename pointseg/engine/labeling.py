@@ -35,8 +35,9 @@ def ply_comments() -> list[str]:
 
 
 def label_scenes(ckpt: str | Path, inputs: str | Path, out: str | Path, device: torch.device, stride: float | None = None,
-                 batch_size: int | None = None, colorize: bool = False, progress: bool = True) -> dict:
-    """Write <scene>_pred.ply for each input; where ground truth exists, metrics.json/.csv. Returns a summary."""
+                 batch_size: int | None = None, colorize: bool = False, progress: bool = True, pictures: bool = False) -> dict:
+    """Write <scene>_pred.ply for each input; where ground truth exists, metrics.json/.csv; with `pictures`,
+    maps, plots and report.html (pointseg.viz.run). Returns a summary."""
     predict, cfg = load_predictor(ckpt, device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -51,11 +52,17 @@ def label_scenes(ckpt: str | Path, inputs: str | Path, out: str | Path, device: 
             confusions[scene.name] = confusion_matrix(scene.labels, labels)
         timings[scene.name] = time.perf_counter() - t0
     table = write_metrics(out, confusions) if confusions else ""
+    if pictures:
+        from pointseg.viz.run import write_run_pictures
+
+        sources = {scene_name(p): p for p in list_scenes(inputs)}
+        write_run_pictures(out, {n: (None, sources[n]) for n in timings}, cfg.viz, ckpt, cfg, device, timings)
     return {"scenes": len(timings), "seconds": timings, "table": table}
 
 
-def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path) -> str:
-    """Scores of saved <scene>_pred.ply files against ground-truth scenes of the same name; writes metrics to pred_dir."""
+def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path, pictures: bool = False, viz=None) -> str:
+    """Scores of saved <scene>_pred.ply files against ground-truth scenes of the same name; writes metrics to pred_dir
+    (with `pictures`, also maps, plots and report.html, drawn per `viz`, a VizConfig; default: its defaults)."""
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     preds = sorted(pred_dir.glob(f"*{PRED_SUFFIX}"))
     if not preds:
@@ -79,4 +86,11 @@ def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path) -> str:
         if (pred.labels < 0).any():
             raise PointCloudError(pred_path, f"{int((pred.labels < 0).sum())} points with a 'class' outside 0..{NUM_CLASSES - 1}")
         confusions[name] = confusion_matrix(gt.labels, pred.labels)
-    return write_metrics(pred_dir, confusions)
+    table = write_metrics(pred_dir, confusions)
+    if pictures:
+        from pointseg.config import VizConfig
+        from pointseg.viz.run import write_run_pictures
+
+        write_run_pictures(pred_dir, {n: (pred_dir / f"{n}{PRED_SUFFIX}", ground_truth[n]) for n in confusions}, viz or VizConfig(),
+                           extra={"ground truth": str(gt_dir)})
+    return table

@@ -143,6 +143,13 @@ class MetricsLog:
                     self.tb.add_scalar(k, v, record["epoch"])
             self.tb.flush()
 
+    def validation(self, epoch: int, conf: np.ndarray) -> None:
+        """TensorBoard (when installed): per-class validation IoU and the confusion matrix as an image."""
+        if self.enabled and self.tb is not None:
+            from pointseg.viz.tensorboard import log_validation
+
+            log_validation(self.tb, epoch, conf)
+
 
 def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool = False, device: str = "auto", progress: bool = True) -> dict[str, Any]:
     """Train per `cfg` on a prepared directory; checkpoints and metrics go to work_dir. Returns the last record."""
@@ -234,8 +241,10 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
                   "seconds": seconds, "voxels_per_s": voxels * dist_info.world_size / max(seconds, 1e-9)}
         record.update({f"loss_{name}": float(total) / max(n_steps, 1) for name, total in part_sums.items()})
         if (epoch + 1) % cfg.train.val_every == 0 or epoch + 1 == cfg.train.epochs:
-            s = scores(evaluate(model, val_loader, dist_info.device))
+            conf = evaluate(model, val_loader, dist_info.device)
+            s = scores(conf)
             record.update(val_oa=s.oa, val_miou=s.miou)
+            metrics_log.validation(epoch + 1, conf)
         if dist_info.is_main:
             metrics_log.write(record)
             log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items() if k != "epoch"))
@@ -248,4 +257,8 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
             if improved:
                 save_checkpoint(best_path, state, cfg)
         barrier()
+    if dist_info.is_main and (work_dir / "metrics.jsonl").is_file():
+        from pointseg.viz.plots import write_training_curves
+
+        log.info("training curves: %s", write_training_curves(work_dir))
     return record

@@ -133,6 +133,15 @@ def test_confusion_matrix_and_training_curve_pngs_have_their_sizes(tmp_path):
         write_training_curves(tmp_path)
 
 
+def test_meaningless_picture_settings_are_named(tmp_path):
+    cloud = grid_cloud(3, 3, np.zeros(9, np.int64))
+    with pytest.raises(ValueError, match="viz.heat 'entropi': expected one of confidence, entropy"):
+        scene_pictures(cloud, tmp_path, VizConfig(heat="entropi"))
+    with pytest.raises(ValueError, match="viz.resolution 0.0: must be > 0"):
+        scene_pictures(cloud, tmp_path, VizConfig(resolution=0.0))
+    assert not list(tmp_path.iterdir())
+
+
 def test_pictures_never_replace_a_file_pointseg_did_not_write(tmp_path):
     from pointseg.viz.files import save_image
 

@@ -28,11 +28,13 @@ def check_replaceable(path: str | Path) -> Path:
 
 def save_image(path: str | Path, image: np.ndarray) -> Path:
     """Write an (H, W, 3) uint8 image as PNG, pixel for pixel, atomically."""
-    import matplotlib.image
+    from PIL import Image, PngImagePlugin  # Pillow: matplotlib's own PNG writer; RGB, not RGBA
 
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", SOFTWARE)
     path = check_replaceable(path)
     with atomic_path(path) as tmp:
-        matplotlib.image.imsave(tmp, image, format="png", metadata={"Software": SOFTWARE})
+        Image.fromarray(np.ascontiguousarray(image, np.uint8), "RGB").save(tmp, format="PNG", pnginfo=info)
     return path
 
 

@@ -129,13 +129,18 @@ def overview(cloud: LabelledCloud, modes: list[str], cfg: VizConfig, view: View 
     what = "left to right: " + ", ".join(TITLES[m] for m in modes)
     what = what.replace(": ", ":\n", 1)
     legends = [lg for _, lg, _ in maps if lg.title != "ground truth"] if "pred" in modes else [lg for _, lg, _ in maps]
-    panel = legend_panel(legends, header_lines(cloud, raster, view, what), maps[0][0].shape[0])
+    height = maps[0][0].shape[0]
+    panel = legend_panel(legends, header_lines(cloud, raster, view, what), height)
+    if panel.shape[0] > height and len(legends) > 1:  # taller than the maps: one column per legend
+        columns = [legend_panel([lg], header_lines(cloud, raster, view, what) if i == 0 else [], height) for i, lg in enumerate(legends)]
+        panel = side_by_side(columns, gap=0)
     return Picture(side_by_side([side_by_side([m for m, _, _ in maps]), panel], gap=GAP), raster, maps[0][2])
 
 
 def scene_pictures(cloud: LabelledCloud, out_dir: str | Path, cfg: VizConfig, modes: list[str] | None = None) -> dict[str, Path]:
     """Write <name>_<mode>.png for each colouring the cloud has (or `modes`), <name>_overview.png when it has
     prediction and ground truth, and <name>_oblique.png (cfg.side_view). Returns {label: path}."""
+    check_config(cfg)
     out_dir = Path(out_dir)
     have = available(cloud)
     heat = cfg.heat if cfg.heat in have else next((m for m in ("confidence", "entropy") if m in have), None)
@@ -158,11 +163,24 @@ def scene_pictures(cloud: LabelledCloud, out_dir: str | Path, cfg: VizConfig, mo
     return written
 
 
+def check_config(cfg: VizConfig) -> None:
+    """Raise ValueError naming the viz.* setting that has no meaning."""
+    problems = []
+    if not cfg.resolution > 0:
+        problems.append(f"viz.resolution {cfg.resolution}: must be > 0 (metres per pixel)")
+    if cfg.max_pixels < 16 or cfg.min_pixels < 0 or cfg.fill < 0:
+        problems.append(f"viz.max_pixels {cfg.max_pixels} (>= 16), viz.min_pixels {cfg.min_pixels} (>= 0), viz.fill {cfg.fill} (>= 0)")
+    for key, value, allowed in (("errors", cfg.errors, ("truth", "red")), ("heat", cfg.heat, ("confidence", "entropy")),
+                                ("oblique", cfg.oblique, ("zbuffer", "open3d", "none"))):
+        if value not in allowed:
+            problems.append(f"viz.{key} '{value}': expected one of {', '.join(allowed)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
 def oblique_picture(cloud: LabelledCloud, mode: str, cfg: VizConfig) -> np.ndarray:
     """An oblique view with its legend: Open3D's perspective renderer (cfg.oblique "open3d") where it works,
     else (saying so in the log) the orthographic z-buffer view."""
-    if cfg.oblique not in ("zbuffer", "open3d"):
-        raise ValueError(f"viz.oblique '{cfg.oblique}': expected zbuffer, open3d or none")
     if cfg.oblique == "open3d":
         colours, legend = colouring(cloud, mode, cfg.errors)
         try:

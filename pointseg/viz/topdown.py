@@ -91,18 +91,21 @@ def rasterize(u: np.ndarray, v: np.ndarray, depth: np.ndarray, resolution: float
 def fill_holes(index: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """One pass: each EMPTY pixel takes the point of largest depth among its 8 neighbours (if any)."""
     h, w = index.shape
-    padded = np.pad(index, 1, constant_values=EMPTY)
-    best = np.full((h, w), EMPTY, np.int64)
-    best_depth = np.full((h, w), -np.inf)
+    shown = index >= 0
+    pixel_depth = np.where(shown, depth[np.where(shown, index, 0)], -np.inf)  # one gather, then image shifts only
+    padded_index = np.pad(index, 1, constant_values=EMPTY)
+    padded_depth = np.pad(pixel_depth, 1, constant_values=-np.inf)
+    best, best_depth = index.copy(), pixel_depth.copy()
+    best_depth[~shown] = -np.inf
     for dr in (-1, 0, 1):  # a loop over the 8 neighbour offsets, each over the whole image
         for dc in (-1, 0, 1):
             if dr == 0 and dc == 0:
                 continue
-            cand = padded[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
-            cand_depth = np.where(cand >= 0, depth[np.maximum(cand, 0)], -np.inf)
-            better = cand_depth > best_depth
-            best[better], best_depth[better] = cand[better], cand_depth[better]
-    return np.where(index == EMPTY, best, index)
+            cand_depth = padded_depth[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
+            better = (cand_depth > best_depth) & ~shown
+            best = np.where(better, padded_index[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w], best)
+            best_depth = np.where(better, cand_depth, best_depth)
+    return best
 
 
 def render(xyz: np.ndarray, view: View, resolution: float, max_pixels: int, fill: int = 1) -> Raster:
@@ -113,11 +116,8 @@ def render(xyz: np.ndarray, view: View, resolution: float, max_pixels: int, fill
 
 def paint(raster: Raster, colours: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
     """(H, W, 3) uint8 image: each pixel the colour (N, 3) uint8 of its point, `background` where EMPTY."""
-    image = np.empty((*raster.shape, 3), np.uint8)
-    image[:] = background
-    shown = raster.index >= 0
-    image[shown] = colours[raster.index[shown]]
-    return image
+    table = np.concatenate([np.asarray(colours, np.uint8), np.array([background], np.uint8)])  # row N: background
+    return table[np.where(raster.index >= 0, raster.index, len(colours))]
 
 
 def enlarge(image: np.ndarray, min_pixels: int) -> tuple[np.ndarray, int]:

@@ -125,7 +125,7 @@ def curves_figure(records: list[dict[str, Any]], title: str):
     for key in ["loss"] + sorted({k for r in records for k in r if k.startswith("loss_")}):
         x, v = series(key)
         if len(x):
-            ax.plot(x, v, marker="o", markersize=3, linewidth=2 if key == "loss" else 1, label="loss (total)" if key == "loss" else key[5:])
+            ax.plot(x, v, marker="o", markersize=3, linewidth=2 if key == "loss" else 1, label="loss (total)" if key == "loss" else f"{key[5:]} (unweighted)")
     ax.set_title("training loss per epoch")
     ax.legend(fontsize=8)
     ax = axes[0, 1]
@@ -144,8 +144,9 @@ def curves_figure(records: list[dict[str, Any]], title: str):
         ax.legend(fontsize=8)
     ax = axes[1, 1]
     x, v = series("voxels_per_s")
-    ax.plot(x, v / 1e6, marker="o", markersize=3, color="tab:green")
-    ax.set_title("training speed (M voxels/s)")
+    scale, unit = (1e6, "M voxels/s") if len(v) and v.max() >= 1e6 else (1e3, "k voxels/s")
+    ax.plot(x, v / scale, marker="o", markersize=3, color="tab:green")
+    ax.set_title(f"training speed ({unit}, whole epoch)")
     for a in axes.flat:
         a.set_xlabel("epoch")
         a.grid(alpha=0.3)

@@ -84,7 +84,7 @@ def build_report(title: str, pooled: Scores | None, rows: dict[str, Scores], plo
     else:
         parts.append("<p>No ground truth: pictures of the predictions only.</p>")
     if plots:
-        parts.append("<h2>Per-class IoU and confusion matrix</h2><div class=\"row\">")
+        parts.append("<h2>Per-class IoU, confusion matrix" + (", training curves" if "training curves" in plots else "") + "</h2><div class=\"row\">")
         parts += [embed(p, cap, "plot") for cap, p in plots.items()]
         parts.append("</div>")
     parts.append("<h2>Scenes</h2>")

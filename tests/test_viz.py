@@ -273,3 +273,21 @@ def test_viewer_without_a_display_says_so_in_one_line_and_points_to_render(tmp_p
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no display" in lines[0]
     assert lines[0].endswith("python tools/render.py scene_pred.ply --gt scene.txt")
+
+
+def test_open3d_offscreen_failure_is_reported_and_the_zbuffer_view_drawn(monkeypatch, caplog):
+    """With no usable Vulkan driver Open3D's renderer aborts its process: it runs in a child, so this one survives,
+    says why in one warning and draws the z-buffer view instead."""
+    from pointseg.viz.offscreen import OffscreenUnavailable, render_oblique
+    from pointseg.viz.pictures import oblique_picture
+
+    monkeypatch.setenv("VK_ICD_FILENAMES", str(Path("/nonexistent/icd.json")))
+    cloud = grid_cloud(6, 4, np.arange(24) % 15)
+    try:
+        image = render_oblique(cloud.xyz, np.zeros((24, 3), np.uint8), 64, 48)
+    except OffscreenUnavailable as err:
+        assert "apt-get install libvulkan1 mesa-vulkan-drivers" in str(err)
+        image = oblique_picture(cloud, "pred", VizConfig(oblique="open3d", min_pixels=0))
+        assert "drawing the oblique view with the z-buffer" in caplog.text and image.ndim == 3
+    else:  # a machine whose Open3D renders without Vulkan
+        assert image.shape == (48, 64, 3)

@@ -27,6 +27,7 @@ requires = [
     f"{open3d}>=0.17",
     "tqdm>=4.60",
     "pyyaml>=6.0",
+    "matplotlib>=3.6",  # pictures, plots and report.html (pointseg.viz)
 ]
 if spconv != "none":
     requires.append(SPCONV_PINS.get(spconv, spconv))

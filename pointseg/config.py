@@ -118,6 +118,19 @@ class InferConfig:
 
 
 @dataclass
+class VizConfig:
+    """Pictures (pointseg.viz, tools/render.py, tools/infer.py --pictures)."""
+
+    resolution: float = 0.25  # ground metres per pixel of the top-down maps
+    max_pixels: int = 3000  # longest side of a map; bigger scenes get a coarser resolution
+    min_pixels: int = 400  # small scenes are enlarged (whole pixels repeated) to at least this longest side
+    fill: int = 2  # passes filling empty pixels from their nearest-to-viewer neighbour (sparse clouds leave holes)
+    errors: str = "truth"  # wrong points coloured by their "truth" class, or "red"
+    heat: str = "confidence"  # the heat map: "confidence" or "entropy" (where the prediction file has it)
+    oblique: str = "zbuffer"  # an oblique view too: "zbuffer" (numpy, orthographic), "open3d" (offscreen, needs Vulkan), "none"
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -126,6 +139,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     infer: InferConfig = field(default_factory=InferConfig)
+    viz: VizConfig = field(default_factory=VizConfig)
 
 
 class ConfigError(ValueError):

@@ -12,7 +12,8 @@ import torch
 def test_synthetic_scenes_prepare_train_infer_export(prepared, tiny_cfg, demo_scenes, tmp_path, o3d):
     train(tiny_cfg, prepared, tmp_path / "work", device="cpu", progress=False)
     out = tmp_path / "pred"
-    summary = label_scenes(tmp_path / "work" / "last.pt", demo_scenes / "5_points_GTv3.txt", out, torch.device("cpu"), progress=False)
+    assert (tmp_path / "work" / "training_curves.png").is_file()  # written at the end of train()
+    summary = label_scenes(tmp_path / "work" / "last.pt", demo_scenes / "5_points_GTv3.txt", out, torch.device("cpu"), progress=False, pictures=True)
     assert summary["scenes"] == 1
     ply_path = out / "5_points_GTv3_pred.ply"
     scene = read_stpls3d_txt(demo_scenes / "5_points_GTv3.txt")
@@ -31,6 +32,10 @@ def test_synthetic_scenes_prepare_train_infer_export(prepared, tiny_cfg, demo_sc
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) >= {"5_points_GTv3", "all"} and 0 <= metrics["all"]["oa"] <= 1
     assert (out / "metrics.csv").read_text().startswith("scene,points,oa,miou,iou_ground")
+    report = (out / "report.html").read_text()  # --pictures: maps, plots and the report beside the metrics
+    assert "5_points_GTv3" in report and "last.pt" in report and f"{100 * metrics['all']['miou']:.1f}" in report
+    assert {"confusion_all.png", "confusion_5_points_GTv3.png", "iou_all.png", "training_curves.png"} <= {p.name for p in out.iterdir()}
+    assert (out / "pictures" / "5_points_GTv3_errors.png").is_file()
     again = evaluate_predictions(out, demo_scenes)
     assert json.loads((out / "metrics.json").read_text())["all"]["oa"] == metrics["all"]["oa"]
     assert "mIoU" in again

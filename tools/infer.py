@@ -40,6 +40,7 @@ def main() -> int:
     ap.add_argument("--skip-existing", action="store_true", help="skip scenes whose complete output from the same checkpoint and settings exists")
     ap.add_argument("--tta", type=int, default=None, help="test-time augmentation: views averaged (rotations about z, mirrored); "
                     "default the config's infer.tta (1: none)")
+    ap.add_argument("--pictures", action="store_true", help="also maps of each scene, confusion matrices, IoU chart and OUT/report.html")
     ap.add_argument("--strict", action="store_true", help="stop at the first bad scene (default: skip it with one line, label the others, exit 1)")
     ap.add_argument("overrides", nargs="*", help="dotted infer.* settings on top of the checkpoint's config, e.g. infer.edge_weight=0.1")
     args = ap.parse_args()
@@ -54,13 +55,13 @@ def main() -> int:
                                output_format=args.format, write_class=args.write_class, probabilities=args.probabilities,
                                class_map=args.class_map, coverage=args.coverage or args.buffer is not None, buffer=args.buffer,
                                skip_existing=args.skip_existing, rank=info.rank, world=info.world_size, strict=args.strict,
-                               overrides=overrides)
+                               overrides=overrides, pictures=args.pictures)
     finally:
         cleanup()
     if not info.is_main:
         return 0
     skipped = f" ({summary['skipped']} already done, skipped)" if summary["skipped"] else ""
-    print(f"labelled {summary['scenes']} scene(s) into {args.out}{skipped}")
+    print(f"labelled {summary['scenes']} scene(s) into {args.out}{skipped}" + (f"; report: {args.out}/report.html" if args.pictures else ""))
     if summary["table"]:
         print(summary["table"])
     if summary["failed"]:

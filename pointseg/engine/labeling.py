@@ -81,7 +81,7 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
                  batch_size: int | None = None, colorize: bool = False, progress: bool = True, output_format: str | None = None,
                  write_class: str | None = None, probabilities: bool | None = None, class_map: str | None = None,
                  coverage: bool = False, buffer: float | None = None, skip_existing: bool = False, rank: int = 0, world: int = 1,
-                 strict: bool = False, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+                 strict: bool = False, overrides: list[str] | tuple[str, ...] = (), pictures: bool = False) -> dict:
     """Write <scene>_pred.<ply|las|laz> and <scene>_pred.json for each input; where ground truth exists,
     metrics.json/.csv. Returns a summary (rank 0's table; the counts of the whole set).
 
@@ -95,6 +95,7 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     must call this together.
     A scene that is bad input is skipped with one logged line and listed in the summary's `failed`
     ({file: message}); the others are labelled and scored. With `strict` the first bad scene stops the run.
+    pictures: rank 0 also draws maps, plots and report.html (pointseg.viz.run).
     """
     predict, cfg = load_predictor(ckpt, device)
     cfg = apply_overrides(cfg, overrides, allowed=("infer",))
@@ -170,6 +171,11 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     failed = {k: v for _, part, _ in gathered for k, v in part.items()}
     confusions = {n: np.asarray(merged[n]["confusion"]) for n in map(scene_name, files) if n in merged and merged[n]["confusion"] is not None}
     table = write_metrics(out, confusions) if confusions and rank == 0 else ""
+    if pictures and rank == 0:
+        from pointseg.viz.run import write_run_pictures
+
+        done = {scene_name(f): (output_path(out, f, fmt), f) for f in files if scene_name(f) in merged}
+        write_run_pictures(out, done, cfg.viz, ckpt, cfg, device, {n: r["seconds"] for n, r in merged.items()})
     return {"scenes": sum(not r["skipped"] for r in merged.values()), "skipped": sum(r["skipped"] for r in merged.values()),
             "seconds": {n: r["seconds"] for n, r in merged.items()}, "table": table, "failed": failed}
 
@@ -188,8 +194,9 @@ def read_prediction(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return pred.xyz, np.asarray(pred.source["pred_class"]).astype(np.int64)
 
 
-def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path, class_map: str = "asprs") -> str:
-    """Scores of saved <scene>_pred.<ply|las|laz> files against ground-truth scenes of the same name; writes metrics to pred_dir.
+def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path, class_map: str = "asprs", pictures: bool = False, viz=None) -> str:
+    """Scores of saved <scene>_pred.<ply|las|laz> files against ground-truth scenes of the same name; writes metrics to pred_dir
+    (with `pictures`, also maps, plots and report.html, drawn per `viz`, a VizConfig; default: its defaults).
 
     LAS/LAZ ground truth goes through `class_map`."""
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
@@ -200,7 +207,7 @@ def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path, class_map: st
         raise InputNotFoundError(f"{pred_dir}: no *_pred.ply, *_pred.las or *_pred.laz files")
     ground_truth = {scene_name(p): p for p in list_scenes(gt_dir)}
     classes = load_class_map(class_map)
-    confusions = {}
+    confusions, pred_files = {}, {}
     for pred_path in preds:
         name = scene_name(pred_path)[: -len("_pred")]
         if name not in ground_truth:
@@ -217,4 +224,12 @@ def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path, class_map: st
             bad = int(((labels < 0) | (labels >= NUM_CLASSES)).sum())
             raise PointCloudError(pred_path, f"{bad} points with a 'class' outside 0..{NUM_CLASSES - 1}")
         confusions[name] = confusion_matrix(gt.labels, labels)
-    return write_metrics(pred_dir, confusions)
+        pred_files[name] = pred_path
+    table = write_metrics(pred_dir, confusions)
+    if pictures:
+        from pointseg.config import VizConfig
+        from pointseg.viz.run import write_run_pictures
+
+        write_run_pictures(pred_dir, {n: (pred_files[n], ground_truth[n]) for n in confusions}, viz or VizConfig(),
+                           extra={"ground truth": str(gt_dir)})
+    return table

@@ -157,6 +157,13 @@ class MetricsLog:
                     self.tb.add_scalar(k, v, record["epoch"])
             self.tb.flush()
 
+    def validation(self, epoch: int, conf: np.ndarray) -> None:
+        """TensorBoard (when installed): per-class validation IoU and the confusion matrix as an image."""
+        if self.enabled and self.tb is not None:
+            from pointseg.viz.tensorboard import log_validation
+
+            log_validation(self.tb, epoch, conf)
+
 
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.json", "tensorboard")
 
@@ -373,8 +380,10 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
         out_of_time = done_fraction(trained_s) >= 1.0 and epoch + 1 < cfg.train.epochs
         record["trained_seconds"] = trained_s
         if (epoch + 1) % cfg.train.val_every == 0 or epoch + 1 == cfg.train.epochs or out_of_time:
-            s = scores(evaluate(model, val_loader, dist_info.device))
+            conf = evaluate(model, val_loader, dist_info.device)
+            s = scores(conf)
             record.update(val_oa=s.oa, val_miou=s.miou)
+            metrics_log.validation(epoch + 1, conf)
         rng = gather_rng_states()  # a collective: every rank takes part
         if dist_info.is_main:
             metrics_log.write(record)
@@ -389,4 +398,8 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
                 save_checkpoint(best_path, state, cfg)
             save_checkpoint(last_path, state, cfg)
         barrier()
+    if dist_info.is_main and (work_dir / "metrics.jsonl").is_file():
+        from pointseg.viz.plots import write_training_curves
+
+        log.info("training curves: %s", write_training_curves(work_dir))
     return record

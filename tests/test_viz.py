@@ -1,0 +1,293 @@
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pointseg.config import VizConfig
+from pointseg.constants import CLASS_PALETTE
+from pointseg.io import write_ply, write_stpls3d_txt
+from pointseg.viz.cloud import LabelledCloud
+from pointseg.viz.colours import BACKGROUND, CORRECT, UNLABELLED, WRONG
+from pointseg.viz.files import png_size
+from pointseg.viz.pictures import scene_pictures
+from pointseg.viz.topdown import EMPTY, View, fill_holes, project, rasterize
+
+ROOT = Path(__file__).resolve().parents[1]
+EXACT = VizConfig(resolution=1.0, min_pixels=0, fill=0, oblique="none")  # one map pixel per metre, no enlargement
+
+
+def read_png(path) -> np.ndarray:
+    import matplotlib.image
+
+    return (matplotlib.image.imread(path)[:, :, :3] * 255).round().astype(np.uint8)
+
+
+def grid_cloud(n_x: int, n_y: int, pred, truth=None, confidence=None) -> LabelledCloud:
+    """One point at the centre of each 1 m cell (i + 0.5, j + 0.5), georeferenced; point k = i * n_y + j."""
+    i, j = np.meshgrid(np.arange(n_x), np.arange(n_y), indexing="ij")
+    xyz = np.c_[i.ravel() + 0.5, j.ravel() + 0.5, np.zeros(i.size)] + [600000.0, 4000000.0, 50.0]
+    return LabelledCloud(Path("grid_pred.ply"), "grid", xyz, np.zeros((len(xyz), 3), np.uint8), pred, truth, confidence)
+
+
+def pixel_of(i: int, j: int, n_y: int) -> tuple[int, int]:
+    """Image (row, col) of grid cell (i, j): x to the right, north (larger y) up."""
+    return n_y - 1 - j, i
+
+
+def test_top_down_map_shows_the_highest_point_in_its_class_colour_at_known_pixels(tmp_path):
+    # a 4 m x 3 m scene: corners (0.5, 0.5) ground and (3.5, 2.5) building; at (2.5, 1.5) a vehicle 5 m above
+    # a ground point (the vehicle must win); cell (0.5, 2.5) has no point (background)
+    xyz = np.array([[0.5, 0.5, 0.0], [3.5, 2.5, 0.0], [2.5, 1.5, 5.0], [2.5, 1.5, 0.2], [1.5, 0.5, 0.0]]) + [500000.0, 4e6, 100.0]
+    pred = np.array([0, 1, 5, 0, 14])
+    cloud = LabelledCloud(Path("s_pred.ply"), "s", xyz, np.zeros((5, 3), np.uint8), pred)
+    image = read_png(scene_pictures(cloud, tmp_path, EXACT, ["pred"])["pred"])
+    expected = {(2, 0): CLASS_PALETTE[0], (0, 3): CLASS_PALETTE[1], (1, 2): CLASS_PALETTE[5], (2, 1): CLASS_PALETTE[14], (0, 0): BACKGROUND}
+    for (r, c), colour in expected.items():
+        np.testing.assert_array_equal(image[r, c], colour, err_msg=f"pixel {(r, c)}")
+    assert image.shape[0] >= 3 and image.shape[1] > 4  # the map, then the legend panel on its right
+
+    # enlarged x3 for a small scene: map pixel (r, c) becomes the 3 x 3 block from (3r, 3c)
+    image = read_png(scene_pictures(cloud, tmp_path, VizConfig(resolution=1.0, min_pixels=12, fill=0, oblique="none"), ["pred"])["pred"])
+    np.testing.assert_array_equal(image[3:6, 6:9].reshape(-1, 3), np.tile(CLASS_PALETTE[5], (9, 1)))
+    np.testing.assert_array_equal(image[0:3, 0:3].reshape(-1, 3), np.tile(BACKGROUND, (9, 1)))
+
+
+@pytest.mark.parametrize("errors", ["red", "truth"])
+def test_error_map_marks_exactly_the_wrong_points(tmp_path, errors):
+    n_x, n_y = 12, 9
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 15, n_x * n_y)
+    pred = truth.copy()
+    wrong = rng.random(len(pred)) < 0.3
+    pred[wrong] = (truth[wrong] + rng.integers(1, 15, wrong.sum())) % 15
+    truth[rng.random(len(truth)) < 0.1] = -100  # ignored: neither right nor wrong
+    cloud = grid_cloud(n_x, n_y, pred, truth)
+    image = read_png(scene_pictures(cloud, tmp_path, VizConfig(resolution=1.0, min_pixels=0, fill=0, errors=errors, oblique="none"), ["errors"])["errors"])
+    for k in range(len(pred)):  # a loop over 108 hand-made points, each checked against its own expectation
+        r, c = pixel_of(k // n_y, k % n_y, n_y)
+        if truth[k] == -100:
+            expected = UNLABELLED
+        elif pred[k] == truth[k]:
+            expected = CORRECT
+        else:
+            expected = WRONG if errors == "red" else CLASS_PALETTE[truth[k]]
+        np.testing.assert_array_equal(image[r, c], expected, err_msg=f"point {k}")
+    map_pixels = image[:n_y, :n_x].reshape(-1, 3)
+    is_correct = (map_pixels == CORRECT).all(axis=1)
+    assert is_correct.sum() == ((pred == truth) & (truth >= 0)).sum()
+
+
+def test_fill_takes_the_highest_neighbour_and_leaves_occupied_pixels():
+    depth = np.array([1.0, 3.0, 2.0])
+    index = np.array([[0, EMPTY, 1], [EMPTY, EMPTY, EMPTY], [EMPTY, EMPTY, 2]])
+    filled = fill_holes(index, depth)
+    np.testing.assert_array_equal(filled, [[0, 1, 1], [0, 1, 1], [EMPTY, 2, 2]])  # (1, 0) sees only point 0
+
+
+def test_side_view_keeps_the_point_nearest_the_viewer():
+    # looking from the south, level: u = x, v = z, the smaller y is nearer
+    xyz = np.array([[0.5, 9.0, 0.5], [0.5, 2.0, 0.5], [1.5, 5.0, 1.5]])
+    u, v, depth = project(xyz, View("south", azimuth=-90.0, elevation=0.0))
+    np.testing.assert_allclose(u, [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(v, [0, 0, 1], atol=1e-12)
+    raster = rasterize(u, v, depth, 1.0, 100, fill=0)
+    np.testing.assert_array_equal(raster.index, [[EMPTY, 2], [1, EMPTY]])
+
+
+def test_big_scenes_get_coarser_pixels_within_the_cap():
+    rng = np.random.default_rng(0)
+    u, v = rng.uniform(0, 5000, 20000), rng.uniform(0, 1200, 20000)
+    raster = rasterize(u, v, np.zeros(20000), 0.25, 1000, fill=0)
+    assert max(raster.shape) == 1000 and raster.resolution == pytest.approx(5.0, rel=1e-3)
+
+
+def test_confusion_matrix_and_training_curve_pngs_have_their_sizes(tmp_path):
+    from pointseg.viz.files import save_figure
+    from pointseg.viz.plots import CONFUSION_SIZE, CURVES_SIZE, DPI, IOU_SIZE, confusion_figure, iou_figure, read_metrics_log, write_training_curves
+
+    conf = np.zeros((15, 15), np.int64)
+    conf[0, 0], conf[0, 1], conf[1, 1], conf[5, 0] = 900, 100, 50, 7
+    path = save_figure(tmp_path / "confusion.png", confusion_figure(conf, "hand-made"))
+    assert png_size(path) == (CONFUSION_SIZE[0] * DPI, CONFUSION_SIZE[1] * DPI)
+    assert read_png(path).shape == (CONFUSION_SIZE[1] * DPI, CONFUSION_SIZE[0] * DPI, 3)  # decodes: a valid PNG
+    iou = np.full(15, np.nan)
+    iou[:3] = [0.5, 0.9, 0.0]
+    assert png_size(save_figure(tmp_path / "iou.png", iou_figure(iou, "hand-made"))) == (IOU_SIZE[0] * DPI, IOU_SIZE[1] * DPI)
+
+    records = [{"epoch": 1, "step": 5, "loss": 2.0, "lr": 1e-3, "voxels_per_s": 5e4, "loss_wdice": 0.9, "loss_wce": 2.2, "val_oa": 0.3, "val_miou": 0.1},
+               {"epoch": 2, "step": 10, "loss": 1.5, "lr": 1e-3, "voxels_per_s": 6e4, "loss_wdice": 0.8, "loss_wce": 1.4},
+               {"epoch": 2, "step": 10, "loss": 1.4, "lr": 1e-3, "voxels_per_s": 6e4, "loss_wdice": 0.8, "loss_wce": 1.2},  # resumed
+               {"epoch": 3, "step": 15, "loss": 1.1, "lr": 5e-4, "voxels_per_s": 6e4, "loss_wdice": 0.7, "loss_wce": 0.8, "val_oa": 0.6, "val_miou": 0.3}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert [r["loss"] for r in read_metrics_log(tmp_path / "metrics.jsonl")] == [2.0, 1.4, 1.1]
+    path = write_training_curves(tmp_path)
+    assert path == tmp_path / "training_curves.png" and png_size(path) == (CURVES_SIZE[0] * DPI, CURVES_SIZE[1] * DPI)
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(records[0]) + "\n{\"epoch\": 2, \"lo")
+    with pytest.raises(ValueError, match="metrics.jsonl: line 2 is not JSON"):
+        write_training_curves(tmp_path)
+
+
+def test_meaningless_picture_settings_are_named(tmp_path):
+    cloud = grid_cloud(3, 3, np.zeros(9, np.int64))
+    with pytest.raises(ValueError, match="viz.heat 'entropi': expected one of confidence, entropy"):
+        scene_pictures(cloud, tmp_path, VizConfig(heat="entropi"))
+    with pytest.raises(ValueError, match="viz.resolution 0.0: must be > 0"):
+        scene_pictures(cloud, tmp_path, VizConfig(resolution=0.0))
+    assert not list(tmp_path.iterdir())
+
+
+def test_pictures_never_replace_a_file_pointseg_did_not_write(tmp_path):
+    from pointseg.viz.files import save_image
+
+    image = np.zeros((4, 5, 3), np.uint8)
+    save_image(tmp_path / "ours.png", image)
+    save_image(tmp_path / "ours.png", image + 1)  # our own picture: replaced
+    assert read_png(tmp_path / "ours.png")[0, 0, 0] == 1
+    (tmp_path / "holiday.png").write_bytes(b"\x89PNG\r\n\x1a\n somebody's photo")
+    with pytest.raises(FileExistsError, match="holiday.png: exists and was not written by pointseg"):
+        save_image(tmp_path / "holiday.png", image)
+    assert (tmp_path / "holiday.png").read_bytes().endswith(b"somebody's photo")
+
+
+def write_scene_pair(folder: Path, name: str, n_x: int, n_y: int, seed: int, with_truth: bool = True) -> tuple[Path, Path]:
+    """A labelled scene file and a prediction file (class + confidence) for the same grid of points."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 15, n_x * n_y)
+    pred = np.where(rng.random(len(truth)) < 0.8, truth, rng.integers(0, 15, len(truth)))
+    cloud = grid_cloud(n_x, n_y, pred, truth)
+    scene = folder / "raw" / f"{name}.txt"
+    write_stpls3d_txt(scene, cloud.xyz, cloud.rgb, truth if with_truth else None, np.zeros(len(truth), np.int64) if with_truth else None)
+    pred_path = folder / f"{name}_pred.ply"
+    write_ply(pred_path, cloud.xyz, cloud.rgb, {"class": pred.astype(np.uint8), "confidence": rng.random(len(truth)).astype(np.float32)})
+    return pred_path, scene
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run's pictures and report: scene 7 with ground truth, 'harbour <east>' without."""
+    from pointseg.config import Config
+    from pointseg.viz.run import write_run_pictures
+
+    out = tmp_path_factory.mktemp("run")
+    a = write_scene_pair(out, "7_points_GTv3", 30, 20, 1)
+    b = write_scene_pair(out, "harbour <east>", 25, 25, 2, with_truth=False)
+    report = write_run_pictures(out, {"7_points_GTv3": (None, a[1]), "harbour <east>": (b[0], b[1])},
+                                VizConfig(min_pixels=100), config=Config(), seconds={"7_points_GTv3": 1.5, "harbour <east>": 2.0})
+    assert report == out / "report.html"
+    return out
+
+
+def test_report_embeds_its_images_and_names_every_scene(run_dir):
+    page = (run_dir / "report.html").read_text()
+    assert "7_points_GTv3" in page and "harbour &lt;east&gt;" in page and "<east>" not in page
+    sources = re.findall(r'<img[^>]*src="([^"]*)"', page)
+    # scene 7: overview, confidence, oblique, confusion; harbour: prediction, confidence, oblique; run: IoU chart, confusion
+    assert len(sources) == 9
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert all(base64.b64decode(s.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n" for s in sources)
+    for png in ["confusion_all.png", "iou_all.png", "confusion_7_points_GTv3.png", "pictures/7_points_GTv3_errors.png",
+                "pictures/7_points_GTv3_oblique.png", "pictures/harbour <east>_pred.png"]:
+        assert png_size(run_dir / png)[0] > 0, png
+    assert not (run_dir / "confusion_harbour <east>.png").exists()  # no ground truth, no confusion matrix
+    assert "mIoU" in page and "full config" in page
+
+
+def test_report_is_not_written_over_a_page_pointseg_did_not_write(tmp_path):
+    from pointseg.viz.run import write_run_pictures
+
+    (tmp_path / "report.html").write_text("<html>my own notes</html>")
+    with pytest.raises(FileExistsError, match="report.html: exists and was not written by pointseg"):
+        write_run_pictures(tmp_path, {"7_points_GTv3": (None, None)}, VizConfig())
+    assert (tmp_path / "report.html").read_text() == "<html>my own notes</html>" and not (tmp_path / "pictures").exists()
+
+
+@pytest.mark.skipif(not any(Path(p, "chromium").exists() for p in os.environ.get("PATH", "").split(os.pathsep)),
+                    reason="chromium is not installed (Debian: apt-get install chromium)")
+def test_report_opens_in_headless_chromium_and_shows_its_pictures(run_dir):
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "check_report.py"), str(run_dir / "report.html"), "--height", "1600"],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "images: 9" in result.stdout and png_size(run_dir / "report_screenshot.png") == (1400, 1600)
+
+
+def test_evaluate_with_pictures_writes_confusion_matrices_beside_metrics(tmp_path):
+    from pointseg.engine.labeling import evaluate_predictions
+
+    write_scene_pair(tmp_path, "5_points_GTv3", 20, 20, 5)
+    table = evaluate_predictions(tmp_path, tmp_path / "raw", pictures=True, viz=EXACT)
+    assert "mIoU" in table
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert png_size(tmp_path / "confusion_all.png") == (1000, 850) and (tmp_path / "report.html").is_file()
+    assert f"{100 * metrics['all']['miou']:.1f}" in (tmp_path / "report.html").read_text()
+
+
+def test_tensorboard_gets_per_class_iou_and_the_confusion_matrix_image():
+    from pointseg.viz.tensorboard import log_validation
+
+    class Writer:
+        def __init__(self):
+            self.scalars, self.images = {}, {}
+
+        def add_scalar(self, tag, value, step):
+            self.scalars[tag] = (value, step)
+
+        def add_image(self, tag, image, step, dataformats):
+            self.images[tag] = (image, step, dataformats)
+
+        def flush(self):
+            pass
+
+    conf = np.zeros((15, 15), np.int64)
+    conf[0, 0], conf[0, 1], conf[1, 1] = 3, 1, 4  # ground IoU 3/4, building 4/5
+    writer = Writer()
+    log_validation(writer, 7, conf)
+    assert writer.scalars == {"val_iou/ground": (0.75, 7), "val_iou/building": (0.8, 7)}
+    image, step, fmt = writer.images["val/confusion_matrix"]
+    assert image.shape == (850, 1000, 3) and image.dtype == np.uint8 and step == 7 and fmt == "HWC"
+    assert "val/iou" in writer.images
+
+
+def test_render_tool_draws_prediction_truth_errors_and_refuses_a_missing_truth(tmp_path):
+    pred, scene = write_scene_pair(tmp_path, "9_points_GTv3", 20, 10, 9)
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    run = [sys.executable, str(ROOT / "tools" / "render.py"), str(pred), "--out", str(tmp_path / "pics"), "--oblique", "none"]
+    result = subprocess.run(run + ["--gt", str(tmp_path / "raw")], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert {p.name for p in (tmp_path / "pics").iterdir()} == {f"9_points_GTv3_{v}.png" for v in ("pred", "truth", "errors", "confidence", "overview")}
+    result = subprocess.run(run + ["--views", "errors"], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"render.py: {pred}: cannot draw errors; this file gives pred, confidence, rgb (ground truth and errors need --gt)"]
+
+
+def test_viewer_without_a_display_says_so_in_one_line_and_points_to_render(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "view.py"), "scene_pred.ply", "--gt", "scene.txt"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no display" in lines[0]
+    assert lines[0].endswith("python tools/render.py scene_pred.ply --gt scene.txt")
+
+
+def test_open3d_offscreen_failure_is_reported_and_the_zbuffer_view_drawn(monkeypatch, caplog):
+    """With no usable Vulkan driver Open3D's renderer aborts its process: it runs in a child, so this one survives,
+    says why in one warning and draws the z-buffer view instead."""
+    from pointseg.viz.offscreen import OffscreenUnavailable, render_oblique
+    from pointseg.viz.pictures import oblique_picture
+
+    monkeypatch.setenv("VK_ICD_FILENAMES", str(Path("/nonexistent/icd.json")))
+    cloud = grid_cloud(6, 4, np.arange(24) % 15)
+    try:
+        image = render_oblique(cloud.xyz, np.zeros((24, 3), np.uint8), 64, 48)
+    except OffscreenUnavailable as err:
+        assert "apt-get install libvulkan1 mesa-vulkan-drivers" in str(err)
+        image = oblique_picture(cloud, "pred", VizConfig(oblique="open3d", min_pixels=0))
+        assert "drawing the oblique view with the z-buffer" in caplog.text and image.ndim == 3
+    else:  # a machine whose Open3D renders without Vulkan
+        assert image.shape == (48, 64, 3)

@@ -1,0 +1,98 @@
+"""Look at a labelled cloud in an Open3D window: python tools/view.py FILE [--gt GT] [--point-size 2].
+
+FILE: a prediction file (<scene>_pred.ply) or a labelled scene; --gt adds the ground truth and the errors.
+Keys: C predicted classes, G ground truth, E errors, F confidence, H entropy, R rgb,
++ / - point size, Q or Esc quit. The legend of the current colouring is printed in this terminal.
+Without a display (e.g. over ssh) it says so and points to tools/render.py, which draws PNG pictures.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+KEYS = {"C": "pred", "G": "truth", "E": "errors", "F": "confidence", "H": "entropy", "R": "rgb"}
+
+
+def no_display_message(file: str, gt: str | None) -> str:
+    render = f"python tools/render.py {file}" + (f" --gt {gt}" if gt else "")
+    return f"view.py: no display here (DISPLAY and WAYLAND_DISPLAY are unset), so no window can open; draw PNG pictures instead: {render}"
+
+
+def has_display() -> bool:
+    if not sys.platform.startswith("linux"):
+        return True  # macOS and Windows always have a window system
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("file")
+    ap.add_argument("--gt", default=None, help="the ground-truth scene of the same points")
+    ap.add_argument("--point-size", type=float, default=2.0)
+    ap.add_argument("--errors", choices=["truth", "red"], default="truth", help="colour of wrong points")
+    args = ap.parse_args()
+    if not has_display():
+        sys.exit(no_display_message(args.file, args.gt))
+
+    import numpy as np
+    import open3d as o3d
+
+    from pointseg.io import PointCloudError
+    from pointseg.viz.cloud import read_labelled
+    from pointseg.viz.colours import available, colouring, legend_text
+
+    try:
+        cloud = read_labelled(Path(args.file), args.gt)
+    except (PointCloudError, FileNotFoundError, ValueError) as err:
+        sys.exit(f"view.py: {err}")
+    have = available(cloud)
+    points = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.xyz - cloud.xyz.min(axis=0)))
+    cache: dict[str, np.ndarray] = {}
+
+    def show(mode: str):
+        def callback(vis) -> bool:
+            if mode not in have:
+                print(f"no {mode} in {args.file}" + ("" if mode not in ("truth", "errors") else " (pass --gt GROUND_TRUTH)"))
+                return False
+            if mode not in cache:
+                colours, legend = colouring(cloud, mode, args.errors)
+                cache[mode] = colours.astype(np.float64) / 255
+                cache[mode + ":legend"] = legend_text(legend)
+            points.colors = o3d.utility.Vector3dVector(cache[mode])
+            print(cache[mode + ":legend"])
+            vis.update_geometry(points)
+            return True
+        return callback
+
+    def point_size(step: float):
+        def callback(vis) -> bool:
+            opt = vis.get_render_option()
+            opt.point_size = float(max(1.0, min(20.0, opt.point_size + step)))
+            print(f"point size {opt.point_size:g}")
+            return True
+        return callback
+
+    vis = o3d.visualization.VisualizerWithKeyCallback()
+    if not vis.create_window(window_name=f"pointseg: {cloud.name}", width=1400, height=900):
+        sys.exit(no_display_message(args.file, args.gt))
+    first = "pred" if "pred" in have else have[0]
+    show(first)(vis)
+    vis.add_geometry(points)
+    vis.get_render_option().point_size = args.point_size
+    vis.get_render_option().background_color = np.array([0.1, 0.1, 0.11])
+    for key, mode in KEYS.items():
+        vis.register_key_callback(ord(key), show(mode))
+    for code in (ord("="), ord("+"), 334):  # '=' / '+' and keypad '+'
+        vis.register_key_callback(code, point_size(1.0))
+    for code in (ord("-"), 333):  # '-' and keypad '-'
+        vis.register_key_callback(code, point_size(-1.0))
+    print("keys: " + ", ".join(f"{k} {m}" for k, m in KEYS.items() if m in have) + ", +/- point size, Q quit")
+    vis.run()
+    vis.destroy_window()
+
+
+if __name__ == "__main__":
+    main()

@@ -83,7 +83,7 @@ def test_tta_averages_views_and_keeps_every_point():
     out, confidence, _, _ = predict_scene(s, predict, cfg, batch_size=10_000, tta=4)  # one forward per view
     assert len(seen) == 4 and all(len(v) == 3000 for v in seen)
     np.testing.assert_array_equal(out, labels)
-    assert (confidence < 1 - 1e-3).all() and (confidence > 0.5).all()
+    assert (confidence < 1 - 1e-3).all()  # the uniform view took its share of every point's votes
 
 
 def test_recommended_config_loads():

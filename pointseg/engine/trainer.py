@@ -310,10 +310,14 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
         scaler.load_state_dict(ckpt["scaler"])
         start_epoch, step, best_miou = ckpt["epoch"] + 1, ckpt["step"], ckpt.get("best_miou", -1.0)
         trained_s = ckpt.get("trained_seconds", 0.0)
-        if start_epoch >= cfg.train.epochs or ckpt.get("finished") and ckpt["config"]["train"].get("time_budget_min") == cfg.train.time_budget_min:
+        spent = cfg.train.time_budget_min > 0 and trained_s >= cfg.train.time_budget_min * 60
+        if start_epoch >= cfg.train.epochs or spent:
             if dist_info.is_main:
-                log.warning("%s: the run finished (epoch %d of %d%s); nothing to do (raise --epochs or the time budget to train further)",
-                            last_path, start_epoch, cfg.train.epochs, f", {trained_s / 60:.1f} of {cfg.train.time_budget_min:g} min" if cfg.train.time_budget_min else "")
+                if spent:
+                    log.warning("%s: the run spent its time budget (%.1f of %g min); nothing to do (raise train.time_budget_min to train further)",
+                                last_path, trained_s / 60, cfg.train.time_budget_min)
+                else:
+                    log.warning("%s: the run finished epoch %d of %d; nothing to do (raise --epochs to train further)", last_path, start_epoch, cfg.train.epochs)
             return ckpt.get("record", {})
         states = ckpt.get("rng")
         if states is not None and len(states) == dist_info.world_size:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pointseg.engine.checkpoint import load_checkpoint
+
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ["data.test_scenes=[3]", "data.voxel_size=0.5", "data.min_points_per_patch=100", "model.channels=[8,16]", "model.head_hidden=8",
        "train.batch_size=2", "train.max_steps_per_epoch=2", "train.num_workers=0", "train.amp=none", "infer.cpu_batch_size=2"]
@@ -36,4 +38,5 @@ def test_toy_table_then_a_rerun_skips_finished_models(tmp_path):
     assert (tmp_path / "table.md").read_text().splitlines() == table
     longer = run(tmp_path, "--models", "unet_wce", "--epochs", "2")  # a larger budget resumes the finished run
     assert longer.returncode == 0, longer.stderr[-3000:]
-    assert json.loads((tmp_path / "unet_wce" / "results.json").read_text())["steps"] == 4
+    assert load_checkpoint(tmp_path / "unet_wce" / "last.pt")["step"] == 4
+    assert json.loads((tmp_path / "unet_wce" / "results.json").read_text())["epochs"] == 2

@@ -28,8 +28,9 @@ def main() -> None:
     ap.add_argument("--test-scenes", default=None, help="test split: STPLS3D numbers and/or scene names, e.g. '5,10' or 'tile_a,tile_b' (default: data.test_scenes)")
     ap.add_argument("--workers", type=int, default=1, help="scenes prepared in parallel")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    ap.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. data.voxel_size=0.1 data.test_scenes=[5]")
     args = ap.parse_args()
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.overrides)
     if args.pattern is not None:
         cfg.data.scene_glob = args.pattern
     if args.class_map is not None:

@@ -93,7 +93,7 @@ def run_model(name: str, cfg: Config, src: Path, root: Path, device: str, worker
     if checkpoint_of is None:
         train_or_resume(cfg, prepared, work, device)
     ckpt = trained / "best.pt" if (trained / "best.pt").is_file() else trained / "last.pt"
-    if result_path.is_file() and result_path.stat().st_mtime >= ckpt.stat().st_mtime:
+    if result_path.is_file() and result_path.stat().st_mtime >= (trained / "last.pt").stat().st_mtime:  # nothing trained since
         saved = json.loads(result_path.read_text())
         return RunResult(**{**saved, "aspp": {int(k): v for k, v in saved["aspp"].items()}})
     manifest = json.loads((prepared / "manifest.json").read_text())
@@ -106,7 +106,7 @@ def run_model(name: str, cfg: Config, src: Path, root: Path, device: str, worker
     best = load_checkpoint(ckpt)
     epochs, seconds, voxels = training_totals(trained)
     result = RunResult(name, metrics, best["record"].get("val_oa", float("nan")), best["record"].get("val_miou", float("nan")),
-                       best["step"], epochs, seconds, voxels, voxels / max(seconds, 1e-9), aspp_diagnostic(cfg, prepared), infer_s, command)
+                       load_checkpoint(trained / "last.pt")["step"], epochs, seconds, voxels, voxels / max(seconds, 1e-9), aspp_diagnostic(cfg, prepared), infer_s, command)
     (work / "config_used.json").write_text(json.dumps(config_to_dict(cfg), indent=1))
     result_path.write_text(json.dumps(result.__dict__, indent=1))
     return result

@@ -13,6 +13,7 @@ import torch
 from plyfile import PlyData
 
 from pointseg.data.synthetic import make_scene
+from pointseg.data.synthetic_files import write_tiles
 from pointseg.data.tiling import tile_scene
 from pointseg.engine.checkpoint import save_checkpoint
 from pointseg.engine.coverage import buffer_points, coverage_origin, index_tiles, tile_with_buffer
@@ -28,17 +29,8 @@ SIZE, ORIGIN = 90.0, (612000.0, 4100000.0, 80.0)  # georeferenced: float32 would
 
 def cut(whole, n, folder):
     """Write the scene cut into n x n tiles at edges off the patch lattice; returns each tile's point indices."""
-    edges = np.linspace(0, SIZE, n + 1)[1:-1] + 0.37
-    ix = np.searchsorted(edges + ORIGIN[0], whole.xyz[:, 0])
-    iy = np.searchsorted(edges + ORIGIN[1], whole.xyz[:, 1])
-    folder.mkdir()
-    members = {}
-    for a in range(n):
-        for b in range(n):
-            idx = np.flatnonzero((ix == a) & (iy == b))
-            write_stpls3d_txt(folder / f"tile_{a}_{b}.txt", whole.xyz[idx], whole.rgb[idx], whole.labels[idx], whole.instance[idx])
-            members[f"tile_{a}_{b}"] = idx
-    return members
+    assert not folder.exists()
+    return write_tiles(whole, n, folder, SIZE, ORIGIN)[0]
 
 
 @pytest.fixture(scope="module")

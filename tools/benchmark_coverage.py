@@ -18,26 +18,12 @@ import numpy as np
 import torch
 
 from pointseg.config import load_config
-from pointseg.data.synthetic_files import DEFAULT_ORIGIN, write_synthetic_scenes
+from pointseg.data.synthetic_files import DEFAULT_ORIGIN, write_synthetic_scenes, write_tiles
 from pointseg.data.tiling import tile_scene
 from pointseg.engine.coverage import coverage_buffer, coverage_origin, index_tiles, tile_with_buffer
 from pointseg.engine.inference import load_predictor, patches_holding, predict_scene
 from pointseg.io import read_scene, write_stpls3d_txt
 from pointseg.models.random_weights import random_context_model
-
-
-def cut(scene, n: int, folder: Path, size: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Write n x n tiles (edges 0.37 m off the regular cut); returns each tile's point indices and the seam lines."""
-    edges = np.linspace(0, size, n + 1)[1:-1] + 0.37
-    ix = np.searchsorted(edges + DEFAULT_ORIGIN[0], scene.xyz[:, 0])
-    iy = np.searchsorted(edges + DEFAULT_ORIGIN[1], scene.xyz[:, 1])
-    members = {}
-    for a in range(n):
-        for b in range(n):
-            idx = np.flatnonzero((ix == a) & (iy == b))
-            write_stpls3d_txt(folder / f"tile_{a}_{b}.txt", scene.xyz[idx], scene.rgb[idx], scene.labels[idx], scene.instance[idx])
-            members[f"tile_{a}_{b}"] = idx
-    return members, edges
 
 
 def main() -> None:
@@ -71,7 +57,7 @@ def main() -> None:
         uncut_s = time.perf_counter() - t
         n_uncut = tile_scene((whole.xyz - whole.origin).astype(np.float32), cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep").n_patches
         (root / "tiles").mkdir()
-        members, edges = cut(whole, args.tiles, root / "tiles", args.size)
+        members, edges = write_tiles(whole, args.tiles, root / "tiles", args.size)
         files = sorted((root / "tiles").glob("*.txt"))
         seam_distance = np.min(np.abs(np.concatenate([whole.xyz[:, :1] - DEFAULT_ORIGIN[0], whole.xyz[:, 1:2] - DEFAULT_ORIGIN[1]], axis=1)[:, :, None]
                                       - edges[None, None, :]), axis=(1, 2))

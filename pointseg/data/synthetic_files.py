@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import numpy as np
+
 from pointseg.data.synthetic import make_scene
 from pointseg.io import write_stpls3d_txt
 
@@ -32,3 +34,20 @@ def parse_scene_numbers(text: str) -> list[int]:
             raise ValueError(f"scene numbers '{text}': expected a list like '1-5,10'")
         out += list(range(int(a), int(b or a) + 1))
     return out
+
+
+def write_tiles(scene, n: int, folder: str | Path, size: float, origin: tuple[float, float, float] = DEFAULT_ORIGIN) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Cut a SyntheticScene of side `size` (placed at `origin`) into n x n STPLS3D tiles `tile_<a>_<b>.txt` in folder,
+    with edges 0.37 m off the regular cut (off any patch lattice). Returns ({tile name: its point indices (m,)}, edges (n-1,))."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    edges = np.linspace(0, size, n + 1)[1:-1] + 0.37
+    ix = np.searchsorted(edges + origin[0], scene.xyz[:, 0])
+    iy = np.searchsorted(edges + origin[1], scene.xyz[:, 1])
+    members = {}
+    for a in range(n):  # a loop over tiles
+        for b in range(n):
+            idx = np.flatnonzero((ix == a) & (iy == b))
+            write_stpls3d_txt(folder / f"tile_{a}_{b}.txt", scene.xyz[idx], scene.rgb[idx], scene.labels[idx], scene.instance[idx])
+            members[f"tile_{a}_{b}"] = idx
+    return members, edges

@@ -22,6 +22,9 @@ from pointseg.engine.trainer import train
 from pointseg.models.diagnostics import aspp_neighbour_report
 
 log = logging.getLogger("pointseg.experiments")
+# column heads for the 15 classes, in CLASS_NAMES order
+SHORT_NAMES = ("ground", "bldg", "low veg", "med veg", "high veg", "vehicle", "truck", "aircraft", "military", "bike", "moto",
+               "pole", "sign", "clutter", "fence")
 
 
 @dataclass
@@ -113,9 +116,10 @@ def run_model(name: str, cfg: Config, src: Path, root: Path, device: str, worker
 
 
 def markdown_table(results: list[RunResult], reference: dict[str, tuple[float, float]] | None = None) -> str:
-    """One row per run: test OA, mIoU, per-class IoU (percent), val mIoU, steps, minutes, voxels/s."""
-    short = [c.split()[0][:5] if " " not in c else "".join(w[0] for w in c.split()) for c in CLASS_NAMES]
-    head = ["run", "test OA", "test mIoU"] + (["paper OA / mIoU"] if reference else []) + short + ["val mIoU", "steps", "train min", "voxels/s"]
+    """One row per run: test OA, mIoU, per-class IoU (percent), val mIoU, steps, minutes, voxels/s, and the mean
+    active neighbours (of 26) a bridge voxel sees at each ASPP dilation."""
+    short = SHORT_NAMES
+    head = ["run", "test OA", "test mIoU"] + (["paper OA / mIoU"] if reference else []) + short + ["val mIoU", "steps", "train min", "voxels/s", "ASPP neighbours"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         iou = [r.test["iou"][c] for c in CLASS_NAMES]
@@ -124,6 +128,7 @@ def markdown_table(results: list[RunResult], reference: dict[str, tuple[float, f
             ref = reference.get(r.name)
             cells.append(f"{ref[0]:.2f} / {ref[1]:.2f}" if ref else "")
         cells += ["" if v is None else f"{100 * v:.0f}" for v in iou]
-        cells += [f"{100 * r.val_miou:.1f}", str(r.steps), f"{r.train_seconds / 60:.1f}", f"{r.voxels_per_s:.3g}"]
+        cells += [f"{100 * r.val_miou:.1f}", str(r.steps), f"{r.train_seconds / 60:.1f}", f"{r.voxels_per_s:.3g}",
+                  " / ".join(f"{v:.1f}" for v in r.aspp.values()) + f" (d {'/'.join(map(str, r.aspp))})" if r.aspp else "-"]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -118,7 +118,7 @@ def run_model(name: str, cfg: Config, src: Path, root: Path, device: str, worker
 def markdown_table(results: list[RunResult], reference: dict[str, tuple[float, float]] | None = None) -> str:
     """One row per run: test OA, mIoU, per-class IoU (percent), val mIoU, steps, minutes, voxels/s, and the mean
     active neighbours (of 26) a bridge voxel sees at each ASPP dilation."""
-    short = SHORT_NAMES
+    short = list(SHORT_NAMES)
     head = ["run", "test OA", "test mIoU"] + (["paper OA / mIoU"] if reference else []) + short + ["val mIoU", "steps", "train min", "voxels/s", "ASPP neighbours"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:

@@ -46,8 +46,10 @@ def main() -> None:
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ConfigError(f"--models: unknown {unknown}; choose from {', '.join(MODELS)}")
-    if args.epochs is not None and args.epochs < 1 or args.minutes is not None and args.minutes <= 0:
-        raise ConfigError(f"--epochs {args.epochs} / --minutes {args.minutes}: a budget needs at least 1 epoch or more than 0 minutes")
+    if args.epochs is not None and args.epochs < 1:
+        raise ConfigError(f"--epochs {args.epochs}: train each model for at least 1 epoch")
+    if args.minutes is not None and not args.minutes > 0:
+        raise ConfigError(f"--minutes {args.minutes:g}: the budget per model must be more than 0 minutes")
     budget = [f"train.epochs={args.epochs}"] if args.epochs else []
     budget += [f"train.time_budget_min={args.minutes}"] if args.minutes else []
     root = Path(args.root)

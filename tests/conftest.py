@@ -7,6 +7,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore", category=FutureWarning)
 
+# One thread: multi-threaded CPU reductions (scatter-adds in torch and spconv) sum in varying orders, and the
+# tests that compare runs bitwise (exact resume, one rank against two) need the same order every time.
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def demo_scenes(tmp_path_factory):

@@ -59,3 +59,14 @@ def test_class_coloured_scenes_are_kept_for_mechanics():
     assert not np.array_equal(s.rgb, m.rgb)
     with pytest.raises(ValueError, match="colour 'paint'"):
         make_scene(1, 60.0, colour="paint")
+
+
+def test_synthetic_scenes_never_replace_a_scene_file(tmp_path):
+    from pointseg.data.synthetic_files import write_synthetic_scenes
+    from pointseg.errors import OutputExistsError
+
+    real = tmp_path / "2_points_GTv3.txt"
+    real.write_text("1,2,3,4,5,6,0,-100\n")  # a user's own scene 2
+    with pytest.raises(OutputExistsError, match="2_points_GTv3.txt exist"):
+        write_synthetic_scenes(tmp_path, [1, 2], size=30.0, density=1.0)
+    assert real.read_text() == "1,2,3,4,5,6,0,-100\n" and not (tmp_path / "1_points_GTv3.txt").exists()

@@ -5,7 +5,7 @@ from concurrent.futures import ProcessPoolExecutor
 import _bootstrap  # noqa: F401
 
 from pointseg import cli
-from pointseg.data.synthetic_files import parse_scene_numbers, write_synthetic_scenes
+from pointseg.data.synthetic_files import parse_scene_numbers, refuse_existing, write_synthetic_scenes
 
 
 def main() -> None:
@@ -21,6 +21,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="scenes written in parallel")
     args = ap.parse_args()
     scenes = parse_scene_numbers(args.scenes)
+    refuse_existing(args.out, scenes)  # before any worker writes
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as pool:
             jobs = [pool.submit(write_synthetic_scenes, args.out, [n], args.size, args.density, args.seed, args.colour) for n in scenes]

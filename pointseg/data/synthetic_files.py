@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pointseg.errors import OutputExistsError
+
 from pointseg.data.synthetic import make_scene
 from pointseg.io import write_stpls3d_txt
 
@@ -16,13 +18,26 @@ def write_synthetic_scenes(out: str | Path, scenes: list[int], size: float = 500
     """Write one labelled scene per number in `scenes`; scene n uses seed (seed, n). Returns the paths.
     colour: "material" (realistic, the default) or "class" (each class its own colour: easy scenes)."""
     out = Path(out)
+    refuse_existing(out, scenes)
     paths = []
     for n in scenes:
         s = make_scene(seed * 100003 + n, size, density, DEFAULT_ORIGIN, colour)
-        path = out / f"{n}_points_GTv3.txt"
+        path = scene_path(out, n)
         write_stpls3d_txt(path, s.xyz, s.rgb, s.labels, s.instance)
         paths.append(path)
     return paths
+
+
+def scene_path(out: str | Path, n: int) -> Path:
+    return Path(out) / f"{n}_points_GTv3.txt"
+
+
+def refuse_existing(out: str | Path, scenes: list[int]) -> None:
+    """Raise OutputExistsError if a scene file to be written exists: it may be a user's real STPLS3D scene."""
+    existing = [scene_path(out, n) for n in scenes if scene_path(out, n).exists()]
+    if existing:
+        names = ", ".join(p.name for p in existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
+        raise OutputExistsError(f"{out}: {names} exist(s); synthetic scenes never replace a scene file: choose another --out or remove them")
 
 
 def parse_scene_numbers(text: str) -> list[int]:

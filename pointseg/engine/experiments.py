@@ -19,6 +19,7 @@ from pointseg.data.prepare import prepare_dataset
 from pointseg.engine.checkpoint import load_checkpoint
 from pointseg.engine.labeling import label_scenes
 from pointseg.engine.trainer import train
+from pointseg.io.atomic import atomic_write_text
 from pointseg.models.diagnostics import aspp_neighbour_report
 
 log = logging.getLogger("pointseg.experiments")
@@ -110,8 +111,8 @@ def run_model(name: str, cfg: Config, src: Path, root: Path, device: str, worker
     epochs, seconds, voxels = training_totals(trained)
     result = RunResult(name, metrics, best["record"].get("val_oa", float("nan")), best["record"].get("val_miou", float("nan")),
                        load_checkpoint(trained / "last.pt")["step"], epochs, seconds, voxels, voxels / max(seconds, 1e-9), aspp_diagnostic(cfg, prepared), infer_s, command)
-    (work / "config_used.json").write_text(json.dumps(config_to_dict(cfg), indent=1))
-    result_path.write_text(json.dumps(result.__dict__, indent=1))
+    atomic_write_text(work / "config_used.json", json.dumps(config_to_dict(cfg), indent=1))
+    atomic_write_text(result_path, json.dumps(result.__dict__, indent=1))
     return result
 
 

@@ -24,8 +24,8 @@ def test_toy_table_then_a_rerun_skips_finished_models(tmp_path):
     first = run(tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     table = (tmp_path / "table.md").read_text().splitlines()
-    assert [line.split("|")[1].strip() for line in table[2:]] == ["unet_wce", "unet_aspp_wce", "unet_aspp_wdice", "recommended"]
-    assert "92.19 / 46.23" in table[2] and "96.53 / 63.59" in table[4]
+    assert [line.split("|")[1].strip() for line in table[3:]] == ["unet_wce", "unet_aspp_wce", "unet_aspp_wdice", "recommended"]
+    assert "92.19 / 46.23" in table[3] and "96.53 / 63.59" in table[5]
     for model in ("unet_wce", "recommended"):
         result = json.loads((tmp_path / model / "results.json").read_text())
         assert 0 <= result["test"]["oa"] <= 1 and result["steps"] == 2
@@ -40,3 +40,19 @@ def test_toy_table_then_a_rerun_skips_finished_models(tmp_path):
     assert longer.returncode == 0, longer.stderr[-3000:]
     assert load_checkpoint(tmp_path / "unet_wce" / "last.pt")["step"] == 4
     assert json.loads((tmp_path / "unet_wce" / "results.json").read_text())["epochs"] == 2
+
+
+def test_a_table_the_user_wrote_is_not_replaced(tmp_path):
+    from pointseg.engine.experiments import write_table
+    from pointseg.errors import OutputExistsError
+    import pytest
+
+    mine = tmp_path / "table.md"
+    mine.write_text("my own notes\n")
+    with pytest.raises(OutputExistsError, match="not written by pointseg"):
+        write_table(mine, "| a |")
+    assert mine.read_text() == "my own notes\n"
+    ours = tmp_path / "ours.md"
+    write_table(ours, "| a |")
+    write_table(ours, "| b |")  # its own earlier table is replaced
+    assert ours.read_text().splitlines()[1:] == ["| b |"]

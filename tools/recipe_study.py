@@ -15,8 +15,7 @@ import yaml
 
 from pointseg.config import load_config
 from pointseg.data.synthetic_files import parse_scene_numbers, write_synthetic_scenes
-from pointseg.engine.experiments import markdown_table, run_model
-from pointseg.io.atomic import atomic_write_text
+from pointseg.engine.experiments import markdown_table, run_model, write_table
 
 
 def main() -> None:
@@ -48,7 +47,7 @@ def main() -> None:
               f"val mIoU {100 * result.val_miou:.1f}; ASPP active neighbours {aspp}; overrides {' '.join(overrides) or '-'}", flush=True)
         results.append(result)
     table = markdown_table(results)
-    atomic_write_text(root / ("table.md" if wanted is None else f"table_{'_'.join(sorted(wanted))}.md"), table + "\n")
+    write_table(root / ("table.md" if wanted is None else f"table_{'_'.join(sorted(wanted))}.md"), table)
     print(table)
 
 

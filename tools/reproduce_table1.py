@@ -16,8 +16,7 @@ from pointseg import cli
 
 from pointseg.config import ConfigError, load_config
 from pointseg.data.synthetic_files import parse_scene_numbers, write_synthetic_scenes
-from pointseg.engine.experiments import markdown_table, run_model
-from pointseg.io.atomic import atomic_write_text
+from pointseg.engine.experiments import markdown_table, run_model, write_table
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # The paper's Table I on STPLS3D Synthetic_v3 (OA, mIoU in percent)
@@ -69,7 +68,7 @@ def main() -> None:
             *(["--minutes", str(args.minutes)] if args.minutes else []), "--models", name, *args.overrides])))
         print(f"{name}: test OA {100 * results[-1].test['oa']:.2f}, mIoU {100 * results[-1].test['miou']:.2f}", flush=True)
     table = markdown_table(results, {n: MODELS[n][1] for n in models if MODELS[n][1]})
-    atomic_write_text(root / "table.md", table + "\n")
+    write_table(root / "table.md", table)
     print(table)
 
 

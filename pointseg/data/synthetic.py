@@ -250,12 +250,13 @@ class _City:
     def free_positions(self, n: int, ok_zone: tuple[int, ...], ok_use: tuple[int, ...] | None = None, clearance: float = 0.0) -> np.ndarray:
         """Up to n positions (m, 2) in the given zones/uses, off buildings (by `clearance` m); at least one."""
         pos = self.rng.uniform(0, self.size, (8 * n + 16, 2))
-        ok = np.isin(self.zone(pos), ok_zone) & (self.occupied.at(pos) == 0)
+        zone = self.zone(pos)
+        ok = np.isin(zone, ok_zone) & (self.occupied.at(pos) == 0)
         if clearance > 0:
             for dx, dy in ((clearance, 0), (-clearance, 0), (0, clearance), (0, -clearance)):
                 ok &= self.occupied.at(pos + [dx, dy]) == 0
         if ok_use is not None:
-            ok &= np.isin(self.use(pos), ok_use) | (self.zone(pos) != BLOCK)
+            ok &= np.isin(self.use(pos), ok_use) | (zone != BLOCK)
         good = pos[ok]
         return good[:n] if len(good) else pos[:1]
 
@@ -320,7 +321,7 @@ def _place_buildings(city: _City) -> _Buildings:
 
 
 def _object_part(rng, cls: int, kind: str, xyz: np.ndarray, obj: np.ndarray, n_obj: int) -> _Part:
-    names, tint = object_tints(rng, kind, max(n_obj, 1))
+    _, tint = object_tints(rng, kind, max(n_obj, 1))
     return _Part(xyz, cls, obj, tint[obj] + rng.normal(0, 9.0, (len(obj), 3)))
 
 

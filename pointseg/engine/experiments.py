@@ -19,6 +19,7 @@ from pointseg.data.prepare import prepare_dataset
 from pointseg.engine.checkpoint import load_checkpoint
 from pointseg.engine.labeling import label_scenes
 from pointseg.engine.trainer import train
+from pointseg.errors import OutputExistsError
 from pointseg.io.atomic import atomic_write_text
 from pointseg.models.diagnostics import aspp_neighbour_report
 
@@ -114,6 +115,16 @@ def run_model(name: str, cfg: Config, src: Path, root: Path, device: str, worker
     atomic_write_text(work / "config_used.json", json.dumps(config_to_dict(cfg), indent=1))
     atomic_write_text(result_path, json.dumps(result.__dict__, indent=1))
     return result
+
+
+TABLE_MARK = "<!-- written by pointseg: tools/reproduce_table1.py or tools/recipe_study.py -->"
+
+
+def write_table(path: Path, table: str) -> None:
+    """Write a results table atomically; never replace a file of that name that pointseg did not write."""
+    if path.exists() and not path.read_text(errors="replace").startswith(TABLE_MARK):
+        raise OutputExistsError(f"{path}: exists and was not written by pointseg; choose another --root or move it")
+    atomic_write_text(path, f"{TABLE_MARK}\n{table}\n")
 
 
 def markdown_table(results: list[RunResult], reference: dict[str, tuple[float, float]] | None = None) -> str:

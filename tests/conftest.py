@@ -17,7 +17,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def demo_scenes(tmp_path_factory):
     """Three small labelled synthetic scenes (80 m) named like STPLS3D files: 1, 2 train/val, 5 test."""
-    from pointseg.data.synthetic_files import write_synthetic_scenes
+    from pointseg.synthetic.files import write_synthetic_scenes
 
     out = tmp_path_factory.mktemp("raw")
     write_synthetic_scenes(out, [1, 2, 5], size=80.0, density=4.0, seed=1)

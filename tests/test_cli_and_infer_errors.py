@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pointseg import cli
-from pointseg.data.synthetic_files import write_synthetic_scenes
+from pointseg.synthetic.files import write_synthetic_scenes
 from pointseg.engine.checkpoint import save_checkpoint
 from pointseg.engine.labeling import label_scenes
 from pointseg.errors import InputError, OutputExistsError

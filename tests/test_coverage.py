@@ -12,8 +12,8 @@ import pytest
 import torch
 from plyfile import PlyData
 
-from pointseg.data.synthetic import make_scene
-from pointseg.data.synthetic_files import write_tiles
+from pointseg.synthetic.city import make_scene
+from pointseg.synthetic.files import write_tiles
 from pointseg.data.tiling import tile_scene
 from pointseg.engine.checkpoint import save_checkpoint
 from pointseg.engine.coverage import buffer_points, coverage_origin, index_tiles, tile_with_buffer

@@ -14,7 +14,7 @@ import pytest
 
 from pointseg.data.dataset import PatchDataset
 from pointseg.data.prepare import prepare_dataset
-from pointseg.data.synthetic_files import write_synthetic_scenes
+from pointseg.synthetic.files import write_synthetic_scenes
 from pointseg.errors import InputError, OutputExistsError, UserError
 from pointseg.io import PointCloudError
 

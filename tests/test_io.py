@@ -27,7 +27,7 @@ def engine(request, monkeypatch):
 
 def test_csv_engines_give_bit_identical_scenes(tmp_path):
     pytest.importorskip("pyarrow")
-    from pointseg.data.synthetic import make_scene
+    from pointseg.synthetic.city import make_scene
     from pointseg.io.stpls3d import parse_csv
 
     s = make_scene(2, 60.0, 4.0, (612345.0, 4123456.0, 80.0))

@@ -3,7 +3,7 @@ import torch
 
 from pointseg.config import Config, ModelConfig
 from pointseg.data.features import PatchSample, collate
-from pointseg.data.synthetic import make_scene
+from pointseg.synthetic.city import make_scene
 from pointseg.data.voxelize import voxelize
 from pointseg.models import SparseUNet, build_model
 from pointseg.models.diagnostics import active_neighbours, aspp_neighbour_report

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from pointseg.constants import NUM_CLASSES
-from pointseg.data.baselines import colour_bins, fit_lookup, geometry_bins, predict_lookup
-from pointseg.data.synthetic import make_scene
-from pointseg.data.synthetic_layout import Terrain
+from pointseg.baselines.lookup import colour_bins, fit_lookup, geometry_bins, predict_lookup
+from pointseg.synthetic.city import make_scene
+from pointseg.synthetic.layout import Terrain
 from pointseg.metrics import confusion_matrix, scores
 
 
@@ -62,7 +62,7 @@ def test_class_coloured_scenes_are_kept_for_mechanics():
 
 
 def test_synthetic_scenes_never_replace_a_scene_file(tmp_path):
-    from pointseg.data.synthetic_files import write_synthetic_scenes
+    from pointseg.synthetic.files import write_synthetic_scenes
     from pointseg.errors import OutputExistsError
 
     real = tmp_path / "2_points_GTv3.txt"

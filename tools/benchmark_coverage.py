@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pointseg.config import load_config
-from pointseg.data.synthetic_files import DEFAULT_ORIGIN, write_synthetic_scenes, write_tiles
+from pointseg.synthetic.files import DEFAULT_ORIGIN, write_synthetic_scenes, write_tiles
 from pointseg.data.tiling import tile_scene
 from pointseg.engine.coverage import coverage_buffer, coverage_origin, index_tiles, tile_with_buffer
 from pointseg.engine.inference import load_predictor, patches_holding, predict_scene

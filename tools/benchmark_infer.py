@@ -15,8 +15,8 @@ import torch
 
 from pointseg import cli
 from pointseg.config import load_config
-from pointseg.data.synthetic import make_scene
-from pointseg.data.synthetic_files import write_synthetic_scenes
+from pointseg.synthetic.city import make_scene
+from pointseg.synthetic.files import write_synthetic_scenes
 from pointseg.data.tiling import tile_scene
 from pointseg.engine.distributed import pick_device
 from pointseg.engine.inference import default_batch_size, load_predictor, predict_scene

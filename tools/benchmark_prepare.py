@@ -17,7 +17,7 @@ import pandas as pd
 from pointseg import cli
 from pointseg.config import load_config
 from pointseg.data.prepare import SceneJob, prepare_scene
-from pointseg.data.synthetic_files import write_synthetic_scenes
+from pointseg.synthetic.files import write_synthetic_scenes
 from pointseg.io.stpls3d import CSV_ENGINE
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow
 
 import pointseg.io.stpls3d as stpls3d
-from pointseg.data.synthetic_files import write_synthetic_scenes
+from pointseg.synthetic.files import write_synthetic_scenes
 
 ENGINES = ("c", "pyarrow")
 

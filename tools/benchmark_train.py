@@ -20,7 +20,7 @@ from pointseg import cli
 from pointseg.config import load_config
 from pointseg.data.dataset import PatchDataset
 from pointseg.data.prepare import prepare_dataset
-from pointseg.data.synthetic_files import write_synthetic_scenes
+from pointseg.synthetic.files import write_synthetic_scenes
 from pointseg.engine.distributed import DistInfo, pick_device
 from pointseg.engine.trainer import make_loader, resolve_class_weights, train_step
 from pointseg.losses import build_loss

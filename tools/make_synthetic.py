@@ -5,7 +5,7 @@ from concurrent.futures import ProcessPoolExecutor
 import _bootstrap  # noqa: F401
 
 from pointseg import cli
-from pointseg.data.synthetic_files import parse_scene_numbers, refuse_existing, write_synthetic_scenes
+from pointseg.synthetic.files import parse_scene_numbers, refuse_existing, write_synthetic_scenes
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from pointseg import cli
 import yaml
 
 from pointseg.config import load_config
-from pointseg.data.synthetic_files import parse_scene_numbers, write_synthetic_scenes
+from pointseg.synthetic.files import parse_scene_numbers, write_synthetic_scenes
 from pointseg.engine.experiments import markdown_table, run_model, write_table
 
 

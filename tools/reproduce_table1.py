@@ -15,7 +15,7 @@ import _bootstrap  # noqa: F401
 from pointseg import cli
 
 from pointseg.config import ConfigError, load_config
-from pointseg.data.synthetic_files import parse_scene_numbers, write_synthetic_scenes
+from pointseg.synthetic.files import parse_scene_numbers, write_synthetic_scenes
 from pointseg.engine.experiments import markdown_table, run_model, write_table
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

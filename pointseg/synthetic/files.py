@@ -6,7 +6,7 @@ import numpy as np
 
 from pointseg.errors import OutputExistsError
 
-from pointseg.data.synthetic import make_scene
+from pointseg.synthetic.city import make_scene
 from pointseg.io import write_stpls3d_txt
 
 # A georeferenced-looking origin (UTM-like metres): float32 would lose centimetres here.

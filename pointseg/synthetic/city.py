@@ -5,7 +5,7 @@ grid. Blocks between the roads are built up (rectangular, L-shaped and courtyard
 pitched roofs, 3-60 m tall), parks, car parks, or an apron with aircraft. Cars and trucks park along
 the kerbs and in car parks; street trees overhang roads, cars and roofs; light poles, signs, bikes and
 clutter stand on the sidewalks; hedges and fences line the blocks. Colour comes from materials that
-several classes share (synthetic_layout.MATERIALS): roads and grey roofs are both grey, grass ground
+several classes share (layout.MATERIALS): roads and grey roofs are both grey, grass ground
 and the three vegetation heights share their greens. Points: about `density` per m^2 seen from above,
 fewer on walls, photogrammetric noise of 5-15 cm, and density holes under tree crowns and no ground
 under buildings and vehicles. `colour="class"` recolours the same geometry from one base colour per
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pointseg.constants import IGNORE_LABEL
-from pointseg.data.synthetic_layout import (
+from pointseg.synthetic.layout import (
     APRON, BLOCK, BUILT, PARK, PARKING, ROAD, SIDEWALK, RoadGrid, Terrain, block_uses, make_roads, material_colours, object_tints,
 )
 

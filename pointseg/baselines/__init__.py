@@ -1,0 +1,1 @@
+"""Non-learned baselines: colour / geometry lookups (lookup)."""

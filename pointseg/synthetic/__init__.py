@@ -1,0 +1,1 @@
+"""Synthetic STPLS3D-format scenes: city layout and materials (layout), objects and photogrammetric sampling (city), file writers (files)."""

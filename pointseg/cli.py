@@ -14,15 +14,12 @@ import os
 import sys
 from collections.abc import Callable
 
-from pointseg.config import ConfigError
 from pointseg.errors import UserError
 
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "POINTSEG_DEBUG"
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-# ConfigError is a ValueError defined with the config parser; it is the user's as much as a UserError.
-USER_ERRORS: tuple[type[BaseException], ...] = (UserError, ConfigError)
 
 
 def argument_parser(description: str | None) -> argparse.ArgumentParser:
@@ -30,6 +27,11 @@ def argument_parser(description: str | None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(DEBUG_FLAG, action="store_true", help=f"show the traceback of user errors too (or set {DEBUG_ENV}=1)")
     return ap
+
+
+def parse(ap: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse options and positionals (e.g. dotted overrides) in any order: `--epochs 2 train.lr=1e-3 --resume` too."""
+    return ap.parse_intermixed_args(argv)
 
 
 def debug_requested(argv: list[str]) -> bool:
@@ -42,7 +44,7 @@ def run(main: Callable[[], int | None], argv: list[str] | None = None) -> None:
     debug = debug_requested(argv[1:])
     try:
         code = main()
-    except USER_ERRORS as err:
+    except UserError as err:
         if debug:
             raise
         print(f"error: {err}", file=sys.stderr)

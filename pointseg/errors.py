@@ -1,10 +1,12 @@
-"""Errors that are the user's (bad input, bad arguments, a refused overwrite), as opposed to bugs.
+"""The user's mistakes (bad input, bad arguments or config, a refused overwrite), as opposed to bugs: one root.
 
-The command-line tools (pointseg.cli) print a UserError as one line `error: <message>` and exit 2;
-any other exception is a bug and keeps its traceback. Each subclass also derives from the built-in
-type a caller would expect (ValueError, FileExistsError, FileNotFoundError), so `except ValueError`
-keeps working. Every class pickles (errors from process-pool workers reach the user intact).
+Every error a user can cause derives from UserError; the command-line tools (pointseg.cli) print it as one
+line `error: <message>` and exit 2. Any other exception is a bug and keeps its traceback. Each subclass also
+derives from the built-in type a caller would expect (ValueError, FileExistsError, FileNotFoundError), so
+`except ValueError` keeps working. Every class pickles (errors from process-pool workers reach the user intact).
 """
+
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -15,8 +17,16 @@ class InputError(UserError, ValueError):
     """Bad input data or a bad argument value (e.g. `--stride -5`, a truncated prepared array)."""
 
 
+class ConfigError(UserError, ValueError):
+    """A config file or setting with unknown keys, bad syntax, a value of the wrong type or out of range."""
+
+
+class ClassMapError(UserError, ValueError):
+    """A class map file that is missing or malformed; the message names the file."""
+
+
 class OutputExistsError(UserError, FileExistsError):
-    """Refusal to replace or mix with something the tool did not write, or without the flag that allows it."""
+    """Refusal to replace or mix with something pointseg did not write, or without the flag that allows it."""
 
 
 class InputNotFoundError(UserError, FileNotFoundError):
@@ -25,3 +35,17 @@ class InputNotFoundError(UserError, FileNotFoundError):
 
 class EnvironmentProblem(UserError, RuntimeError):
     """The machine lacks what was asked for (e.g. `--device cuda` without a GPU)."""
+
+
+class PointCloudError(UserError, ValueError):
+    """Bad point-cloud input; the message starts with the file it concerns."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        # Exception pickles as cls(*self.args) = cls(message), which this __init__ cannot take: without this a
+        # worker's error became "BrokenProcessPool: A process ... terminated abruptly" in the parent.
+        return (type(self), (self.path, self.problem))

@@ -6,6 +6,8 @@ import numpy as np
 
 from pointseg.constants import CLASS_NAMES, IGNORE_LABEL, NUM_CLASSES
 
+POOLED = "all"  # the row of scores over all scenes (one confusion matrix summed over all points)
+
 
 def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     """(C, C) int64, rows ground truth, columns prediction; points labelled -100 are left out."""

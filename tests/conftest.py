@@ -30,16 +30,11 @@ def tiny_cfg():
 
     # the demo config, made tiny; the recipe is pinned so that the demo's tuning does not move these tests
     # (a constant lr: a run cut after epoch 2 resumes on the same schedule as an uncut one)
-    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "cpu_demo.yaml", [
+    cfg = load_config("cpu_demo", [
         "model.aspp=true", "model.aspp_dilations=[6,12,18]", "loss.terms=[{name: wdice, weight: 1.0}, {name: wce, weight: 0.5}]",
         "loss.class_weights=manifest", "loss.class_weight_cap=0", "train.optimizer=adam", "train.scheduler=none", "train.lr=2e-3",
-        "train.weight_decay=0"])
-    cfg.data.voxel_size = 0.25
-    cfg.model.channels = [8, 16, 24]
-    cfg.model.head_hidden = 16
-    cfg.train.batch_size = 2
-    cfg.train.epochs = 1
-    cfg.train.max_steps_per_epoch = 2
+        "train.weight_decay=0", "data.voxel_size=0.25", "model.channels=[8,16,24]", "model.head_hidden=16", "train.batch_size=2",
+        "train.epochs=1", "train.max_steps_per_epoch=2"])
     return cfg
 
 

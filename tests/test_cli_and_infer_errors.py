@@ -12,9 +12,9 @@ import torch
 
 from pointseg import cli
 from pointseg.synthetic.files import write_synthetic_scenes
-from pointseg.engine.checkpoint import save_checkpoint
-from pointseg.engine.labeling import label_scenes
-from pointseg.errors import InputError, OutputExistsError
+from pointseg.models.checkpoint import save_checkpoint
+from pointseg.predict.label import label_scenes
+from pointseg.errors import ConfigError, InputError, OutputExistsError
 from pointseg.io import PointCloudError
 from pointseg.models import build_model
 
@@ -99,8 +99,10 @@ def test_strict_stops_at_the_first_bad_scene(checkpoint, scenes, tmp_path):
 
 
 def test_negative_stride_is_refused_before_any_scene(checkpoint, scenes, tmp_path):
-    with pytest.raises(InputError, match=r"stride -5(\.0)? m: must be positive and at most the patch size 50(\.0)? m"):
-        label_scenes(checkpoint, scenes, tmp_path / "pred", torch.device("cpu"), stride=-5, progress=False)
+    with pytest.raises(ConfigError, match=r"infer.stride: expected a number > 0, got -5"):
+        label_scenes(checkpoint, scenes, tmp_path / "pred", torch.device("cpu"), settings={"infer": {"stride": -5}}, progress=False)
+    with pytest.raises(ConfigError, match=r"infer.stride: stride 75 m is larger than the patch size 50 m"):
+        label_scenes(checkpoint, scenes, tmp_path / "pred", torch.device("cpu"), ["infer.stride=75"], progress=False)
     assert not (tmp_path / "pred").exists()
 
 
@@ -123,7 +125,7 @@ def test_temp_files_of_a_killed_infer_are_removed(checkpoint, scenes, tmp_path, 
 
 
 def test_infer_tool_names_a_negative_stride(monkeypatch, capsys, tmp_path):
-    """`--stride -5` used to blame the voxel size; the tool now names the option (checked before the checkpoint)."""
+    """`--stride -5` used to blame the voxel size; the tool now names the setting (checked before the checkpoint is read)."""
     monkeypatch.syspath_prepend(str(ROOT / "tools"))
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
     import infer
@@ -133,4 +135,4 @@ def test_infer_tool_names_a_negative_stride(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_:
         cli.run(infer.main)
     assert exit_.value.code == 2
-    assert capsys.readouterr().err == "error: --stride -5: must be a positive number of metres, at most the patch size\n"
+    assert capsys.readouterr().err == "error: settings: infer.stride: expected a number > 0, got -5.0\n"

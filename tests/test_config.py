@@ -46,5 +46,5 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
 def test_inference_takes_only_infer_overrides():
     cfg = load_config(None)
     assert apply_overrides(cfg, ["infer.tta=4"], allowed=("infer",)).infer.tta == 4
-    with pytest.raises(ConfigError, match="overrides of model are not taken here"):
+    with pytest.raises(ConfigError, match="settings of model are not taken here"):
         apply_overrides(cfg, ["model.aspp=false"], allowed=("infer",))

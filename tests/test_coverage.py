@@ -1,6 +1,5 @@
 """Tiled coverages: labels of a scene cut into tiles equal the uncut scene's; resumable and shared over ranks."""
 
-import copy
 import json
 import os
 import subprocess
@@ -12,14 +11,15 @@ import pytest
 import torch
 from plyfile import PlyData
 
+from pointseg.config import apply_overrides
 from pointseg.synthetic.city import make_scene
 from pointseg.synthetic.files import write_tiles
 from pointseg.data.tiling import tile_scene
-from pointseg.engine.checkpoint import save_checkpoint
-from pointseg.engine.coverage import buffer_points, coverage_origin, index_tiles, tile_with_buffer
-from pointseg.engine.distributed import shard_largest_first
-from pointseg.engine.inference import predict_scene
-from pointseg.engine.labeling import label_scenes
+from pointseg.models.checkpoint import save_checkpoint
+from pointseg.predict.coverage import buffer_points, coverage_origin, index_tiles, tile_with_buffer
+from pointseg.distributed import shard_largest_first
+from pointseg.predict.stitch import predict_scene
+from pointseg.predict.label import label_scenes
 from pointseg.io import read_scene, write_stpls3d_txt
 from pointseg.models.random_weights import random_context_model
 
@@ -35,8 +35,7 @@ def cut(whole, n, folder):
 
 @pytest.fixture(scope="module")
 def coverage(tmp_path_factory, tiny_cfg):
-    cfg = copy.deepcopy(tiny_cfg)
-    cfg.data.voxel_size = 0.5
+    cfg = apply_overrides(tiny_cfg, ["data.voxel_size=0.5"])
     root = tmp_path_factory.mktemp("coverage")
     s = make_scene(3, SIZE, 3.0, ORIGIN)
     write_stpls3d_txt(root / "whole.txt", s.xyz, s.rgb, s.labels, s.instance)
@@ -47,7 +46,7 @@ def coverage(tmp_path_factory, tiny_cfg):
     def predict(batch):
         return torch.softmax(model(batch), dim=1)
 
-    reference = {stride: predict_scene(whole, predict, cfg, stride=stride)[0] for stride in (25, 50)}
+    reference = {stride: predict_scene(whole, predict, apply_overrides(cfg, [f"infer.stride={stride}"]))[0] for stride in (25, 50)}
     save_checkpoint(root / "model.pt", {"model": model.state_dict()}, cfg)
     tiles = {n: cut(whole, n, root / f"tiles{n}") for n in (2, 3)}
     return {"root": root, "cfg": cfg, "whole": whole, "predict": predict, "reference": reference, "tiles": tiles}
@@ -63,7 +62,8 @@ def label_tiles(cov, n, buffer, stride=25, files=None, out=None):
     for i, f in enumerate(files):
         own, both, targets = tile_with_buffer(tiles, i, buffer, origin)
         assert len(own) == len(cov["tiles"][n][f.stem])
-        labels[cov["tiles"][n][f.stem]] = predict_scene(both, cov["predict"], cov["cfg"], stride, targets=targets)[0]
+        cfg = apply_overrides(cov["cfg"], [f"infer.stride={stride}"])
+        labels[cov["tiles"][n][f.stem]] = predict_scene(both, cov["predict"], cfg, targets=targets)[0]
     return labels
 
 
@@ -126,7 +126,7 @@ def read_outputs(out):
 @pytest.fixture(scope="module")
 def coverage_run(coverage):
     out = coverage["root"] / "labelled2"
-    summary = label_scenes(coverage["root"] / "model.pt", coverage["root"] / "tiles2", out, torch.device("cpu"), coverage=True, progress=False)
+    summary = label_scenes(coverage["root"] / "model.pt", coverage["root"] / "tiles2", out, torch.device("cpu"), ["infer.coverage=true"], progress=False)
     return out, summary
 
 
@@ -154,14 +154,14 @@ def test_skip_existing_labels_only_the_unfinished_tiles(coverage, coverage_run, 
     (out / "tile_1_0_pred.json").unlink()  # as if the run had stopped before finishing this tile
     before = (out / "tile_0_0_pred.ply").stat().st_mtime_ns
     summary = label_scenes(coverage["root"] / "model.pt", coverage["root"] / "tiles2", out, torch.device("cpu"),
-                           coverage=True, skip_existing=True, progress=False)
+                           ["infer.coverage=true"], skip_existing=True, progress=False)
     assert summary["scenes"] == 1 and summary["skipped"] == 3
     assert (out / "tile_0_0_pred.ply").stat().st_mtime_ns == before
     assert json.loads((out / "metrics.json").read_text()) == json.loads((coverage_run[0] / "metrics.json").read_text())
     assert not list(out.glob(".*.tmp"))
     with pytest.raises(ValueError, match=r"tile_.*_pred.json: labelled with other settings \(buffer 50.0 there, 20.0 now\)"):
         label_scenes(coverage["root"] / "model.pt", coverage["root"] / "tiles2", out, torch.device("cpu"),
-                     coverage=True, buffer=20.0, skip_existing=True, progress=False)
+                     ["infer.coverage=true", "infer.coverage_buffer=20"], skip_existing=True, progress=False)
 
 
 def test_two_process_gloo_run_equals_one_process(coverage, coverage_run, tmp_path):

@@ -55,7 +55,7 @@ def test_foreign_directory_is_refused_even_with_overwrite(src, tiny_cfg, tmp_pat
     (out / "thesis.tex").write_text("chapter 1")
     (out / "data.csv").write_text("1,2,3")
     before = snapshot(out)
-    with pytest.raises(OutputExistsError, match=r"mine: not empty and not written by prepare \(it holds data.csv, thesis.tex\)"):
+    with pytest.raises(OutputExistsError, match=r"mine: not a prepared folder pointseg made \(it holds data.csv, thesis.tex\)"):
         prepare_dataset(src, out, tiny_cfg.data, overwrite=True, progress=False)
     assert snapshot(out) == before
 
@@ -65,7 +65,7 @@ def test_prepared_directory_holding_a_user_file_is_not_replaced(prepared, tiny_c
     shutil.copytree(prepared, out)
     (out / "notes.md").write_text("do not lose me")
     before = snapshot(out)
-    with pytest.raises(OutputExistsError, match=r"holds manifest.json, notes.md, scenes"):
+    with pytest.raises(OutputExistsError, match=r"holds files pointseg did not write .*prep/notes.md"):
         prepare_dataset(src, out, tiny_cfg.data, overwrite=True, progress=False)
     assert snapshot(out) == before
 
@@ -78,10 +78,9 @@ def test_empty_output_directory_is_used(src, tiny_cfg, tmp_path):
 
 
 def test_prepare_warns_about_skipped_files_and_missing_test_scenes(src, tiny_cfg, tmp_path, caplog):
-    import copy
+    from pointseg.config import apply_overrides
 
-    cfg = copy.deepcopy(tiny_cfg.data)
-    cfg.test_scenes = [5, 10, 15]
+    cfg = apply_overrides(tiny_cfg, ["data.test_scenes=[5,10,15]"]).data
     with caplog.at_level(logging.WARNING):
         prepare_dataset(src, tmp_path / "out", cfg, progress=False)
     assert "skipped 1 file(s) that do not match data.scene_glob '*_points_GTv3.txt': notes.txt" in caplog.text
@@ -107,7 +106,10 @@ def test_point_cloud_error_pickles_so_worker_errors_reach_the_user(src, tiny_cfg
 def test_leftovers_of_a_killed_prepare_are_removed(src, tiny_cfg, tmp_path):
     out = tmp_path / "prep"
     pid = dead_pid()
+    from pointseg.io.ownership import mark_dir
+
     partial = tmp_path / f".prep.partial-{pid}"
+    mark_dir(partial, "prepared")  # as prepare marks its work in progress when it starts
     (partial / "scenes").mkdir(parents=True)
     (partial / "scenes" / "x.npy").write_bytes(b"half")
     live = tmp_path / ".prep.partial-1"  # PID 1 is alive: another run's work in progress stays

@@ -3,8 +3,9 @@ import json
 import numpy as np
 from plyfile import PlyData
 
-from pointseg.engine.labeling import evaluate_predictions, label_scenes
-from pointseg.engine.trainer import train
+from pointseg.predict.evaluate import evaluate_predictions
+from pointseg.predict.label import label_scenes
+from pointseg.train.loop import train
 from pointseg.io import read_stpls3d_txt
 import torch
 
@@ -49,5 +50,5 @@ def test_evaluate_refuses_predictions_with_invalid_classes(demo_scenes, tmp_path
     labels = scene.labels.clip(0, 14).astype(np.int16)
     labels[3] = 20
     write_ply(tmp_path / "5_points_GTv3_pred.ply", scene.xyz, scene.rgb, {"class": labels})
-    with pytest.raises(PointCloudError, match="5_points_GTv3_pred.ply: 1 points with a 'class' outside 0..14"):
+    with pytest.raises(PointCloudError, match="5_points_GTv3_pred.ply: 1 points with a predicted class outside 0..14"):
         evaluate_predictions(tmp_path, demo_scenes)

@@ -132,13 +132,33 @@ def test_ply_without_xyz_is_rejected(tmp_path):
 
 
 def test_atomic_write_leaves_no_partial_file_on_error(tmp_path):
-    from pointseg.io import atomic_path
+    from pointseg.io import atomic_path, atomic_write_text
+    from pointseg.io.ownership import OWN_FILES
 
     target = tmp_path / "out.bin"
-    target.write_text("old")
+    atomic_write_text(target, "old")
     with pytest.raises(RuntimeError):
         with atomic_path(target) as tmp:
             tmp.write_text("half")
             raise RuntimeError("crash")
     assert target.read_text() == "old"
-    assert list(tmp_path.iterdir()) == [target]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.bin", *OWN_FILES])
+
+
+def test_atomic_write_replaces_only_files_pointseg_wrote_and_nobody_changed(tmp_path):
+    from pointseg.errors import OutputExistsError
+    from pointseg.io import atomic_write_text
+
+    mine, theirs = tmp_path / "mine.txt", tmp_path / "theirs.txt"
+    theirs.write_text("the user's")
+    with pytest.raises(OutputExistsError, match="theirs.txt: exist"):
+        atomic_write_text(theirs, "ours")
+    assert theirs.read_text() == "the user's"
+    atomic_write_text(mine, "first")
+    atomic_write_text(mine, "second")  # pointseg's own file: replaced
+    assert mine.read_text() == "second"
+    with open(mine, "a") as f:  # the user edits it: it is no longer pointseg's to replace
+        f.write(" and a note")
+    with pytest.raises(OutputExistsError, match="mine.txt: exist"):
+        atomic_write_text(mine, "third")
+    assert mine.read_text() == "second and a note"

@@ -1,6 +1,5 @@
 """LAS/LAZ in and out, class maps, colour handling, intensity: files built here with laspy, answers by hand."""
 
-import copy
 
 import laspy
 import numpy as np
@@ -9,7 +8,7 @@ import torch
 from laspy.vlrs.known import WktCoordinateSystemVlr
 from laspy.vlrs.vlrlist import VLRList
 
-from pointseg.config import Config
+from pointseg.config import Config, apply_overrides, load_config
 from pointseg.io import (
     ClassMapError,
     PointCloudError,
@@ -248,24 +247,23 @@ def constant_predictor(probabilities):
 
 
 def test_entropy_and_probabilities_from_predict_scene():
-    from pointseg.engine.inference import predict_scene
+    from pointseg.predict.stitch import predict_scene
 
-    cfg = Config()
-    cfg.data.voxel_size = 0.5
+    cfg = load_config(None, ["data.voxel_size=0.5", "infer.cpu_batch_size=2"])
     rng = np.random.default_rng(0)
     xyz = rng.uniform(0, 80, (2000, 3)) + ORIGIN
     scene = Scene("s.las", xyz, rng.integers(0, 256, (2000, 3)).astype(np.uint8))
     p = np.array([0.5, 0.25, 0.25] + [0.0] * 12)
-    pred = predict_scene(scene, constant_predictor(p), cfg, stride=25, batch_size=2, probabilities=True)
+    pred = predict_scene(scene, constant_predictor(p), cfg, probabilities=True)
     np.testing.assert_array_equal(pred.labels, 0)
     np.testing.assert_allclose(pred.confidence, 0.5, rtol=1e-6)
     np.testing.assert_allclose(pred.entropy, 1.5 * np.log(2), rtol=1e-5)  # -(.5 ln .5 + 2 * .25 ln .25)
     np.testing.assert_allclose(pred.probabilities, np.broadcast_to(p, (2000, 15)), atol=1e-6)
-    assert predict_scene(scene, constant_predictor(p), cfg, stride=25, batch_size=2).probabilities is None
+    assert predict_scene(scene, constant_predictor(p), cfg).probabilities is None
 
 
 def test_colourless_file_for_an_rgb_model_stops_with_the_fix(tmp_path):
-    from pointseg.engine.inference import predict_scene
+    from pointseg.predict.stitch import predict_scene
 
     path = tmp_path / "nocolour.laz"
     make_las(path, "1.4", 6, n=500, colour=None)
@@ -273,7 +271,7 @@ def test_colourless_file_for_an_rgb_model_stops_with_the_fix(tmp_path):
     cfg = Config()
     with pytest.raises(PointCloudError, match=r"nocolour\.laz: no colour \(rgb\) in this file, but the model uses rgb: .*features\.rgb: false"):
         predict_scene(scene, constant_predictor(np.eye(15)[0]), cfg)
-    cfg.features.rgb, cfg.features.intensity, cfg.data.voxel_size = False, True, 0.5
+    cfg = apply_overrides(cfg, ["features.rgb=false", "features.intensity=true", "data.voxel_size=0.5"])
     assert (predict_scene(scene, constant_predictor(np.eye(15)[3]), cfg).labels == 3).all()
     scene.intensity = None
     with pytest.raises(PointCloudError, match="no intensity in this file.*features.intensity: false"):
@@ -281,30 +279,29 @@ def test_colourless_file_for_an_rgb_model_stops_with_the_fix(tmp_path):
 
 
 def test_intensity_feature_values_and_device_batches_agree():
-    from pointseg.data.features import PatchSample, collate, intensity_feature, point_features
-    from pointseg.data.tiling import tile_scene
-    from pointseg.engine.patch_batches import PatchBatcher
+    from reference import patch_inputs
 
-    np.testing.assert_allclose(intensity_feature(np.array([0, 255, 65535, 70000.0]), 65535)[:, 0], [0, 0.5, 1, 1], rtol=1e-6)
-    cfg = Config()
-    cfg.data.voxel_size, cfg.features.intensity = 0.5, True
+    from pointseg.data.features import point_features
+    from pointseg.data.tiling import tile_scene
+    from pointseg.predict.batches import PatchBatcher
+
+    cfg = load_config(None, ["data.voxel_size=0.5", "features.intensity=true"])
+    one = point_features(torch.zeros(4, 3), torch.zeros(4, dtype=torch.int64), torch.zeros(1, 2), 25.0, cfg.features,
+                         torch.zeros(4, 3), torch.tensor([0, 255, 65535, 70000.0]))
+    np.testing.assert_allclose(one[:, 6].numpy(), [0, 0.5, 1, 1], rtol=1e-6)  # log1p(255) / log1p(65535) = 0.5
     rng = np.random.default_rng(1)
     local = rng.uniform(0, 90, (3000, 3)).astype(np.float32)
     rgb = rng.integers(0, 256, (3000, 3)).astype(np.uint8)
     intensity = rng.integers(0, 65536, 3000).astype(np.float32)
     tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, 25, 0, "keep")
     patches = list(range(tiled.n_patches))
-    samples = []
-    for p in patches:
-        points, coords, inverse = tiled.patch(p)
-        b = tiled.patch_bounds(p)
-        centre = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], np.float32)
-        feats = point_features(local[points], rgb[points], centre, cfg.data.patch_size / 2, cfg.features, intensity[points])
-        samples.append(PatchSample.from_points(coords, inverse, feats, np.zeros(len(points), np.int64), points))
-    expected = collate(samples)
-    batch, _, _ = PatchBatcher(tiled, local, rgb, cfg, torch.device("cpu"), intensity).batch(patches)
+    batch, points = PatchBatcher(tiled, local, rgb, cfg, torch.device("cpu"), intensity).batch(patches)
     assert batch.feats.shape[1] == cfg.features.channels == 7
-    np.testing.assert_allclose(batch.feats.numpy(), expected.feats.numpy(), rtol=1e-5, atol=1e-6)
+    per_point = batch.feats[batch.inverse].numpy()
+    for b, idx in enumerate(batch.point_index):  # a loop over patches
+        _, expected = patch_inputs(local, idx.numpy(), tiled.patch_bounds(patches[b]), 0.5, 25.0, rgb, intensity)
+        start = sum(batch.points_per_sample[:b])
+        np.testing.assert_allclose(per_point[start : start + len(idx)], expected, rtol=1e-5, atol=1e-5)
 
 
 def test_prepare_las_and_ply_scenes_with_named_test_scenes(tmp_path, tiny_cfg, caplog):
@@ -317,8 +314,7 @@ def test_prepare_las_and_ply_scenes_with_named_test_scenes(tmp_path, tiny_cfg, c
     make_las(src / "tile_a.las", "1.4", 6, n=3000, colour=None, codes=codes, seed=1)
     make_las(src / "tile_b.laz", "1.4", 6, n=3000, colour=None, codes=codes, seed=2)
     make_las(src / "tile_c.laz", "1.2", 1, n=3000, colour=None, codes=codes, seed=3, extra=False)
-    cfg = copy.deepcopy(tiny_cfg)
-    cfg.data.scene_glob, cfg.data.test_scenes, cfg.data.min_points_per_patch = "*.la[sz]", ["tile_c", "tile_zz"], 10
+    cfg = apply_overrides(tiny_cfg, ["data.scene_glob=*.la[sz]", "data.test_scenes=[tile_c, tile_zz]", "data.min_points_per_patch=10"])
     prepare_dataset(src, tmp_path / "prep", cfg.data, progress=False)
     import json
 
@@ -331,30 +327,30 @@ def test_prepare_las_and_ply_scenes_with_named_test_scenes(tmp_path, tiny_cfg, c
     np.testing.assert_array_equal(labels, np.array([0, 1, 2, 4])[[list(codes).index(c) for c in written]])
     with pytest.raises(PointCloudError, match=r"tile_\w\.la[sz]: no colour \(rgb\) in this scene, but the config uses rgb: train with a config with features\.rgb: false"):
         PatchDataset(tmp_path / "prep", "train", cfg)
-    cfg.features.rgb, cfg.features.intensity = False, True
+    cfg = apply_overrides(cfg, ["features.rgb=false", "features.intensity=true"])
     sample = PatchDataset(tmp_path / "prep", "test", cfg)[0]
     assert sample.voxel_feats.shape[1] == 4 and 0 <= sample.voxel_feats[:, 3].min() and sample.voxel_feats[:, 3].max() <= 1
 
 
 def test_label_scenes_las_in_las_out_with_an_untrained_checkpoint(tmp_path, tiny_cfg):
-    from pointseg.engine.checkpoint import save_checkpoint
-    from pointseg.engine.labeling import evaluate_predictions, label_scenes
     from pointseg.models import build_model
+    from pointseg.models.checkpoint import save_checkpoint
+    from pointseg.predict.evaluate import evaluate_predictions
+    from pointseg.predict.label import label_scenes
 
-    cfg = copy.deepcopy(tiny_cfg)
-    cfg.features.rgb, cfg.features.intensity = False, True
+    cfg = apply_overrides(tiny_cfg, ["features.rgb=false", "features.intensity=true"])
     save_checkpoint(tmp_path / "m.pt", {"model": build_model(cfg).state_dict()}, cfg)
     src = tmp_path / "in"
     src.mkdir()
     make_las(src / "t.laz", "1.4", 6, n=1500, colour=None)
-    summary = label_scenes(tmp_path / "m.pt", src, tmp_path / "out", torch.device("cpu"), progress=False, probabilities=True)
+    summary = label_scenes(tmp_path / "m.pt", src, tmp_path / "out", torch.device("cpu"), ["infer.probabilities=true"], progress=False)
     out = laspy.read(str(tmp_path / "out" / "t_pred.laz"))
     assert summary["scenes"] == 1 and len(out.points) == 1500
     np.testing.assert_allclose(sum(np.asarray(out[f]) for f in out.point_format.extra_dimension_names if f.startswith("prob_")), 1, atol=1e-5)
     assert ((out.entropy >= 0) & (out.entropy <= np.log(15) + 1e-5)).all()
     assert (tmp_path / "out" / "metrics.json").is_file()  # the file's classification is its ground truth
     evaluate_predictions(tmp_path / "out", src)
-    label_scenes(tmp_path / "m.pt", src / "t.laz", tmp_path / "ply", torch.device("cpu"), progress=False, output_format="ply")
+    label_scenes(tmp_path / "m.pt", src / "t.laz", tmp_path / "ply", torch.device("cpu"), ["infer.output_format=ply"], progress=False)
     from plyfile import PlyData
 
     v = PlyData.read(str(tmp_path / "ply" / "t_pred.ply"))["vertex"].data

@@ -114,5 +114,11 @@ def test_compound_loss_is_the_weighted_sum():
 
 
 def test_unknown_loss_name_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown; choose from"):
-        build_loss(LossConfig(terms=[LossTerm("dicee", 1.0)]), None)
+    from pointseg.config import load_config
+
+    with pytest.raises(ValueError, match="name: expected one of 'ce', 'wce', 'wdice'.*got 'dicee'"):
+        LossConfig(terms=[LossTerm("dicee", 1.0)])
+    with pytest.raises(ValueError, match=r"loss.terms\[1\].name: expected one of .*got 'dicee'"):
+        load_config(None, ["loss.terms=[{name: wce}, {name: dicee}]"])
+    with pytest.raises(ValueError, match=r"loss.terms\[0\].params: .*unexpected keyword argument 'gama'"):
+        build_loss(LossConfig(terms=[LossTerm("focal", 1.0, {"gama": 2})]), None)

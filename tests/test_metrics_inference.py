@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from pointseg.config import Config
-from pointseg.engine.inference import predict_scene, vote_weights
+from reference import patch_inputs, tent
+
+from pointseg.config import load_config
+from pointseg.predict.stitch import predict_scene
 from pointseg.io.scene import Scene
 from pointseg.metrics import confusion_matrix, scores
 
@@ -46,11 +48,10 @@ def oracle(labels, seen):
 
 @pytest.mark.parametrize("extent, stride", [((150, 100), 25), ((150, 100), 20), ((130, 70), 50), ((30, 20), 25)])
 def test_every_point_is_labelled_once_with_an_oracle_model(extent, stride):
-    cfg = Config()
-    cfg.data.voxel_size = 0.5
+    cfg = load_config(None, ["data.voxel_size=0.5", f"infer.stride={stride}", "infer.cpu_batch_size=3"])
     s = scene(*extent)
     seen = []
-    labels, confidence, entropy, _ = predict_scene(s, oracle(s.labels, seen), cfg, stride=stride, batch_size=3)
+    labels, confidence, entropy, _ = predict_scene(s, oracle(s.labels, seen), cfg)
     assert labels.shape == (len(s),)
     assert (labels == s.labels).all()  # OA = 1
     np.testing.assert_allclose(confidence, 1.0, rtol=1e-6)
@@ -59,8 +60,7 @@ def test_every_point_is_labelled_once_with_an_oracle_model(extent, stride):
 
 
 def test_weighted_vote_prefers_the_patch_whose_centre_is_nearer():
-    cfg = Config()
-    cfg.data.voxel_size = 0.5
+    cfg = load_config(None, ["data.voxel_size=0.5"])
     xyz = np.array([[0.5, 0.5, 0], [74.5, 49.5, 0], [30.0, 25.0, 1], [45.0, 25.0, 1]]) + [1000.0, 2000.0, 0]
     s = Scene("two.txt", xyz, np.zeros((4, 3), np.uint8), None)
 
@@ -71,41 +71,38 @@ def test_weighted_vote_prefers_the_patch_whose_centre_is_nearer():
             out.append(torch.nn.functional.one_hot(torch.full((len(idx),), cls), 15).float())
         return torch.cat(out)
 
-    labels = predict_scene(s, predict, cfg, stride=25, batch_size=1).labels
+    labels = predict_scene(s, predict, cfg).labels
     # x=30: weights 0.8 (centre 25) vs 0.2 (centre 50) -> class 1; x=45: 0.2 vs 0.8 -> class 2
     assert labels[2] == 1 and labels[3] == 2
-    assert vote_weights(np.array([[30.0, 25.0]]), (0, 0, 50, 50), 0.05)[0] == pytest.approx(0.8)
 
 
 @pytest.mark.parametrize("stride, rgb_range", [(25, "unit"), (20, "symmetric")])
-def test_device_batches_equal_the_training_path_features(stride, rgb_range):
-    """PatchBatcher (torch, inference) == assemble_patch + point_features + voxel_mean + collate (numpy, training)."""
-    from pointseg.data.features import PatchSample, collate, point_features
+def test_device_batches_hold_each_patch_voxelized_with_its_features_and_tent_weights(stride, rgb_range):
+    """PatchBatcher's batches against the patches computed from first principles (tests/reference.py): the same points,
+    each in the voxel of its cell, with the mean features of its voxel and the tent weight of its position."""
     from pointseg.data.tiling import tile_scene
-    from pointseg.engine.patch_batches import PatchBatcher
+    from pointseg.predict.batches import PatchBatcher
+    from pointseg.predict.stitch import tent_weights
 
-    cfg = Config()
-    cfg.data.voxel_size, cfg.features.rgb_range = 0.5, rgb_range
+    cfg = load_config(None, ["data.voxel_size=0.5", f"features.rgb_range={rgb_range}"])
     s = scene(140, 90, n=4000, seed=3)
     keep = ~((s.xyz[:, 0] - s.xyz[:, 0].min() > 60) & (s.xyz[:, 1] - s.xyz[:, 1].min() < 40))  # empty tiles
     s = Scene("l.txt", s.xyz[keep], s.rgb[keep], s.labels[keep])
     local = (s.xyz - s.origin).astype(np.float32)
     tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep")
-    batcher = PatchBatcher(tiled, local, s.rgb, cfg, torch.device("cpu"))
     patches = list(range(tiled.n_patches))[1::2]
-    samples, weights = [], []
-    for p in patches:
-        points, coords, inverse = tiled.patch(p)
+    batch, points = PatchBatcher(tiled, local, s.rgb, cfg, torch.device("cpu")).batch(patches)
+    weights = tent_weights(points, cfg.infer.edge_weight).numpy()
+    cells, feats = batch.coords[batch.inverse].numpy(), batch.feats[batch.inverse].numpy()
+    start = 0
+    for b, p in enumerate(patches):  # a loop over patches
+        idx, n = points.index[start : start + batch.points_per_sample[b]].numpy(), batch.points_per_sample[b]
         bounds = tiled.patch_bounds(p)
-        centre = np.array([(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2], np.float32)
-        feats = point_features(local[points], s.rgb[points], centre, cfg.data.patch_size / 2, cfg.features)
-        samples.append(PatchSample.from_points(coords, inverse, feats, np.zeros(len(points), np.int64), points))
-        weights.append(vote_weights(local[points], bounds, cfg.infer.edge_weight))
-    expected = collate(samples)
-    batch, index, w = batcher.batch(patches)
-    np.testing.assert_array_equal(batch.coords.numpy(), expected.coords.numpy())
-    np.testing.assert_array_equal(batch.inverse.numpy(), expected.inverse.numpy())
-    np.testing.assert_allclose(batch.feats.numpy(), expected.feats.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(index.numpy(), np.concatenate(expected.point_index))
-    np.testing.assert_allclose(w.numpy(), np.concatenate(weights), rtol=1e-5, atol=1e-6)
-    assert batch.spatial_shape == expected.spatial_shape and batch.points_per_sample == expected.points_per_sample
+        inside = (local[:, 0] >= bounds[0]) & (local[:, 0] < bounds[2]) & (local[:, 1] >= bounds[1]) & (local[:, 1] < bounds[3])
+        assert sorted(idx.tolist()) == np.flatnonzero(inside).tolist()  # exactly the patch's points, once each
+        expected_cells, expected_feats = patch_inputs(local, idx, bounds, 0.5, 25.0, s.rgb, rgb_range=rgb_range)
+        assert (cells[start : start + n, 0] == b).all()
+        np.testing.assert_array_equal(cells[start : start + n, 1:], expected_cells)
+        np.testing.assert_allclose(feats[start : start + n], expected_feats, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(weights[start : start + n], tent(local[idx, :2], bounds, cfg.infer.edge_weight), rtol=1e-5, atol=1e-6)
+        start += n

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from pointseg.config import Config, ModelConfig
+from pointseg.config import Config, ModelConfig, load_config
 from pointseg.data.features import PatchSample, collate
 from pointseg.synthetic.city import make_scene
 from pointseg.data.voxelize import voxelize
@@ -21,8 +21,7 @@ def tiny_batch(n_patches=2, seed=0):
 
 
 def test_forward_gives_logits_per_point_in_train_and_eval():
-    cfg = Config()
-    cfg.model.channels = [8, 16, 24]
+    cfg = load_config(None, ["model.channels=[8,16,24]"])
     model = build_model(cfg)
     batch = tiny_batch()
     assert model(batch).shape == (600, 15)
@@ -69,7 +68,9 @@ def test_a_few_steps_overfit_a_tiny_patch():
     from pointseg.data.features import point_features
     from pointseg.config import FeatureConfig
 
-    feats = point_features((s.xyz - s.xyz.min(0)).astype(np.float32), s.rgb, np.array([10.0, 10.0]), 10.0, FeatureConfig())
+    xyz = torch.from_numpy((s.xyz - s.xyz.min(0)).astype(np.float32))
+    feats = point_features(xyz, torch.zeros(len(xyz), dtype=torch.int64), torch.tensor([[10.0, 10.0]]), 10.0, FeatureConfig(),
+                           torch.from_numpy(s.rgb)).numpy()
     batch = collate([PatchSample.from_points(vox.coords, vox.inverse, feats, s.labels, np.arange(len(s.labels)))])
     model = SparseUNet(6, ModelConfig(channels=[16, 32, 48], aspp=True))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

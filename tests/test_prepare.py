@@ -74,9 +74,8 @@ def test_unlabelled_scene_is_refused_with_its_name(tmp_path, tiny_cfg):
 
 
 def test_voxel_size_mismatch_between_config_and_prepared_data(prepared, tiny_cfg):
-    import copy
+    from pointseg.config import apply_overrides
 
-    cfg = copy.deepcopy(tiny_cfg)
-    cfg.data.voxel_size = 0.1
+    cfg = apply_overrides(tiny_cfg, ["data.voxel_size=0.1"])
     with pytest.raises(ValueError, match="prepared at voxel size 0.25"):
         PatchDataset(prepared, "train", cfg)

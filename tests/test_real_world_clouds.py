@@ -8,22 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from pointseg.config import Config
+from pointseg.config import Config, load_config
 from pointseg.data.features import PatchSample, collate
 from pointseg.data.voxelize import voxelize
-from pointseg.engine.inference import predict_scene
+from pointseg.predict.stitch import predict_scene
 from pointseg.io.scene import Scene
 from pointseg.models import build_model
 
 ORIGIN = np.array([500000.0, 4000000.0, 100.0])
 
 
-def small_cfg() -> Config:
-    cfg = Config()
-    cfg.data.voxel_size = 0.25
-    cfg.model.channels = [8, 16, 24, 32]  # 3 downsamplings: an axis needs 8 cells without the guard
-    cfg.model.head_hidden = 8
-    return cfg
+def small_cfg():
+    # 3 downsamplings: an axis needs 8 cells without the guard
+    return load_config(None, ["data.voxel_size=0.25", "model.channels=[8,16,24,32]", "model.head_hidden=8"])
 
 
 def model_predictor(cfg: Config):
@@ -56,7 +53,7 @@ def test_every_point_of_a_real_world_cloud_gets_a_label(name):
     xyz = CLOUDS[name] + ORIGIN
     rgb = np.random.default_rng(3).integers(0, 256, (len(xyz), 3)).astype(np.uint8)
     cfg = small_cfg()
-    labels, confidence, _, _ = predict_scene(Scene(f"{name}.txt", xyz, rgb), model_predictor(cfg), cfg, stride=25, batch_size=1)
+    labels, confidence, _, _ = predict_scene(Scene(f"{name}.txt", xyz, rgb), model_predictor(cfg), cfg)
     assert labels.shape == (len(xyz),) and labels.max() < 15
     assert np.isfinite(confidence).all() and (confidence > 0).all()
 

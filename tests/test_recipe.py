@@ -1,15 +1,16 @@
 """Recipe knobs: lr schedules, class-weight modes, the time budget, test-time augmentation."""
 
-import copy
-
 import numpy as np
 import pytest
 import torch
 
-from pointseg.config import Config, load_config
-from pointseg.engine.inference import predict_scene, tta_views, view_of
-from pointseg.engine.schedules import lr_multiplier
-from pointseg.engine.trainer import resolve_class_weights, train
+from pointseg.config import apply_overrides, load_config
+from pointseg.errors import ConfigError
+from pointseg.predict.stitch import predict_scene
+from pointseg.predict.views import tta_views, view_of
+from pointseg.train.schedules import lr_multiplier
+from pointseg.losses.class_weights import loss_class_weights
+from pointseg.train.loop import train
 from pointseg.io.scene import Scene
 
 
@@ -25,22 +26,21 @@ def test_schedules_at_known_points():
 
 
 def test_class_weight_modes():
-    manifest = {"class_weights": [1.0, 4.0, 400.0] + [0.0] * 12}
-    cfg = Config()
-    assert resolve_class_weights(cfg, manifest)[:3].tolist() == [1.0, 4.0, 400.0]
-    cfg.loss.class_weights = "sqrt"
-    assert resolve_class_weights(cfg, manifest)[:3].tolist() == [1.0, 2.0, 20.0]
-    cfg.loss.class_weights, cfg.loss.class_weight_cap = "manifest", 50.0
-    assert resolve_class_weights(cfg, manifest)[:3].tolist() == [1.0, 4.0, 50.0]
-    cfg.loss.class_weights = "none"
-    assert resolve_class_weights(cfg, manifest) is None
+    counts = [1.0, 4.0, 400.0] + [0.0] * 12
+
+    def weights(*overrides):
+        return loss_class_weights(load_config(None, list(overrides)).loss, counts)
+
+    assert weights()[:3].tolist() == [1.0, 4.0, 400.0]
+    assert weights("loss.class_weights=sqrt")[:3].tolist() == [1.0, 2.0, 20.0]
+    assert weights("loss.class_weights=manifest", "loss.class_weight_cap=50")[:3].tolist() == [1.0, 4.0, 50.0]
+    assert weights("loss.class_weights=none") is None
 
 
 def test_time_budget_stops_after_the_first_step_and_marks_the_run_finished(prepared, tiny_cfg, tmp_path):
-    from pointseg.engine.checkpoint import load_checkpoint
+    from pointseg.models.checkpoint import load_checkpoint
 
-    cfg = copy.deepcopy(tiny_cfg)
-    cfg.train.epochs, cfg.train.time_budget_min = 5, 1e-6  # spent by the first step
+    cfg = apply_overrides(tiny_cfg, ["train.epochs=5", "train.time_budget_min=1e-6"])  # spent by the first step
     record = train(cfg, prepared, tmp_path, device="cpu", progress=False)
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert record["epoch"] == 1 and ckpt["step"] == 1 and ckpt["finished"]
@@ -58,15 +58,14 @@ def test_views_are_rigid_motions_starting_at_zero():
         i, j = rng.integers(0, 500, 200), rng.integers(0, 500, 200)
         np.testing.assert_allclose(np.linalg.norm(v[i] - v[j], axis=1), np.linalg.norm(local[i] - local[j], axis=1), rtol=1e-4, atol=1e-3)
         np.testing.assert_array_equal(v[:, 2], local[:, 2])
-    with pytest.raises(ValueError, match="--tta 0"):
-        tta_views(0)
+    with pytest.raises(ConfigError, match="infer.tta: expected a number >= 1, got 0"):
+        load_config(None, ["infer.tta=0"])
 
 
 def test_tta_averages_views_and_keeps_every_point():
     """An oracle in views 0-2 and a know-nothing (uniform) model in view 3: every point is seen in all four
     views, keeps its true label, and its confidence drops below 1 by the uniform view's share."""
-    cfg = Config()
-    cfg.data.voxel_size = 0.5
+    cfg = load_config(None, ["data.voxel_size=0.5", "infer.cpu_batch_size=10000", "infer.tta=4"])  # one forward per view
     rng = np.random.default_rng(1)
     xyz = np.c_[rng.uniform(0, 120, 3000), rng.uniform(0, 90, 3000), rng.uniform(0, 10, 3000)] + [600000.0, 4100000.0, 0]
     labels = rng.integers(0, 15, 3000)
@@ -80,7 +79,7 @@ def test_tta_averages_views_and_keeps_every_point():
             return torch.full((len(idx), 15), 1 / 15)
         return torch.nn.functional.one_hot(torch.from_numpy(labels[idx]), 15).float()
 
-    out, confidence, _, _ = predict_scene(s, predict, cfg, batch_size=10_000, tta=4)  # one forward per view
+    out, confidence, _, _ = predict_scene(s, predict, cfg)
     assert len(seen) == 4 and all(len(v) == 3000 for v in seen)
     np.testing.assert_array_equal(out, labels)
     assert (confidence < 1 - 1e-3).all()  # the uniform view took its share of every point's votes

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pointseg.engine.checkpoint import load_checkpoint
+from pointseg.models.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ["data.test_scenes=[3]", "data.voxel_size=0.5", "data.min_points_per_patch=100", "model.channels=[8,16]", "model.head_hidden=8",
@@ -24,8 +24,8 @@ def test_toy_table_then_a_rerun_skips_finished_models(tmp_path):
     first = run(tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     table = (tmp_path / "table.md").read_text().splitlines()
-    assert [line.split("|")[1].strip() for line in table[3:]] == ["unet_wce", "unet_aspp_wce", "unet_aspp_wdice", "recommended"]
-    assert "92.19 / 46.23" in table[3] and "96.53 / 63.59" in table[5]
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["unet_wce", "unet_aspp_wce", "unet_aspp_wdice", "recommended"]
+    assert "92.19 / 46.23" in table[2] and "96.53 / 63.59" in table[4]
     for model in ("unet_wce", "recommended"):
         result = json.loads((tmp_path / model / "results.json").read_text())
         assert 0 <= result["test"]["oa"] <= 1 and result["steps"] == 2
@@ -43,7 +43,7 @@ def test_toy_table_then_a_rerun_skips_finished_models(tmp_path):
 
 
 def test_a_table_the_user_wrote_is_not_replaced(tmp_path):
-    from pointseg.engine.experiments import write_table
+    from pointseg.study import write_table
     from pointseg.errors import OutputExistsError
     import pytest
 
@@ -55,4 +55,4 @@ def test_a_table_the_user_wrote_is_not_replaced(tmp_path):
     ours = tmp_path / "ours.md"
     write_table(ours, "| a |")
     write_table(ours, "| b |")  # its own earlier table is replaced
-    assert ours.read_text().splitlines()[1:] == ["| b |"]
+    assert ours.read_text().splitlines() == ["| b |"]

@@ -67,6 +67,6 @@ def test_synthetic_scenes_never_replace_a_scene_file(tmp_path):
 
     real = tmp_path / "2_points_GTv3.txt"
     real.write_text("1,2,3,4,5,6,0,-100\n")  # a user's own scene 2
-    with pytest.raises(OutputExistsError, match="2_points_GTv3.txt exist"):
+    with pytest.raises(OutputExistsError, match="2_points_GTv3.txt: exist"):
         write_synthetic_scenes(tmp_path, [1, 2], size=30.0, density=1.0)
     assert real.read_text() == "1,2,3,4,5,6,0,-100\n" and not (tmp_path / "1_points_GTv3.txt").exists()

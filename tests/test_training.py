@@ -9,9 +9,9 @@ import pytest
 import torch
 import yaml
 
-from pointseg.config import config_to_dict
-from pointseg.engine.checkpoint import check_compatible, load_checkpoint
-from pointseg.engine.trainer import train
+from pointseg.config import apply_overrides, config_to_dict
+from pointseg.models.checkpoint import check_compatible, load_checkpoint
+from pointseg.train.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ def test_train_then_resume_continues_step_and_optimizer(prepared, tiny_cfg, tmp_
     assert record["step"] == 2 and "val_miou" in record and "loss_wdice" in record
     first = load_checkpoint(tmp_path / "last.pt")
     assert first["epoch"] == 0 and first["step"] == 2
-    cfg.train.epochs = 2
+    cfg = apply_overrides(cfg, ["train.epochs=2"])
     record = train(cfg, prepared, tmp_path, resume=True, device="cpu", progress=False)
     second = load_checkpoint(tmp_path / "last.pt")
     assert second["epoch"] == 1 and second["step"] == 4 and record["epoch"] == 2
@@ -34,8 +34,7 @@ def test_train_then_resume_continues_step_and_optimizer(prepared, tiny_cfg, tmp_
 
 def test_checkpoint_from_another_config_is_a_clear_error(prepared, tiny_cfg, tmp_path):
     train(copy.deepcopy(tiny_cfg), prepared, tmp_path, device="cpu", progress=False)
-    other = copy.deepcopy(tiny_cfg)
-    other.model.channels = [8, 16, 32]
+    other = apply_overrides(tiny_cfg, ["model.channels=[8,16,32]"])
     with pytest.raises(ValueError, match=r"last.pt: checkpoint is from another model config \(model.channels"):
         check_compatible(load_checkpoint(tmp_path / "last.pt"), other, tmp_path / "last.pt")
     with pytest.raises(ValueError, match="another model config"):
@@ -62,11 +61,10 @@ def test_two_process_gloo_run(prepared, tiny_cfg, tmp_path):
 
 def test_augmentation_changes_between_epochs_with_loader_workers(prepared, tiny_cfg):
     from pointseg.data.dataset import PatchDataset
-    from pointseg.engine.distributed import DistInfo
-    from pointseg.engine.trainer import make_loader
+    from pointseg.distributed import DistInfo
+    from pointseg.train.loader import make_loader
 
-    cfg = copy.deepcopy(tiny_cfg)
-    cfg.train.num_workers = 1
+    cfg = apply_overrides(tiny_cfg, ["train.num_workers=1"])
     ds = PatchDataset(prepared, "train", cfg, train=True)
     loader = make_loader(ds, 1, cfg, DistInfo(0, 1, 0, torch.device("cpu")), train=True)
     assert loader.persistent_workers  # the same worker process serves both epochs
@@ -79,7 +77,7 @@ def test_augmentation_changes_between_epochs_with_loader_workers(prepared, tiny_
 
 
 def test_evaluation_shards_cover_every_patch_once():
-    from pointseg.engine.trainer import ShardSampler
+    from pointseg.train.loader import ShardSampler
 
     shards = [list(ShardSampler(11, r, 3)) for r in range(3)]
     assert sorted(sum(shards, [])) == list(range(11))

@@ -1,14 +1,14 @@
 """Training never replaces a run it was not asked to, and --resume continues exactly."""
 
-import copy
 import json
 import logging
 
 import pytest
 import torch
 
-from pointseg.engine.checkpoint import load_checkpoint
-from pointseg.engine.trainer import train
+from pointseg.config import apply_overrides
+from pointseg.models.checkpoint import load_checkpoint
+from pointseg.train.loop import train
 from pointseg.errors import InputNotFoundError, OutputExistsError
 
 
@@ -17,15 +17,14 @@ def quick_validation(monkeypatch):
     """Validation changes no weights; a fixed confusion matrix keeps these tests to seconds."""
     import numpy as np
 
-    import pointseg.engine.trainer as trainer
+    import pointseg.train.loop as trainer
 
     monkeypatch.setattr(trainer, "evaluate", lambda model, loader, device: np.eye(15, dtype=np.int64))
 
 
 def run(cfg, prepared, work, epochs, **kw):
-    cfg = copy.deepcopy(cfg)
-    cfg.train.epochs = epochs
-    cfg.train.max_steps_per_epoch = 1  # epoch 3 of a resumed run used to take epoch 1's first batch
+    # one step per epoch: epoch 3 of a resumed run used to take epoch 1's first batch
+    cfg = apply_overrides(cfg, [f"train.epochs={epochs}", "train.max_steps_per_epoch=1"])
     return train(cfg, prepared, work, device="cpu", progress=False, **kw)
 
 

@@ -8,33 +8,37 @@ Without --ckpt the model has fixed random weights and random BatchNorm statistic
 (pointseg.models.random_weights), whose labels vary over the scene and depend on context.
 """
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
-import numpy as np
-import torch
 
-from pointseg.config import load_config
-from pointseg.synthetic.files import DEFAULT_ORIGIN, write_synthetic_scenes, write_tiles
-from pointseg.data.tiling import tile_scene
-from pointseg.engine.coverage import coverage_buffer, coverage_origin, index_tiles, tile_with_buffer
-from pointseg.engine.inference import load_predictor, patches_holding, predict_scene
-from pointseg.io import read_scene, write_stpls3d_txt
-from pointseg.models.random_weights import random_context_model
+from pointseg import cli
+from pointseg.config import apply_overrides, flag_settings, load_config
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--size", type=float, default=300.0)
     ap.add_argument("--tiles", type=int, default=2, help="tiles per side")
     ap.add_argument("--config", default="configs/cpu_demo.yaml", help="model config when no --ckpt is given")
     ap.add_argument("--ckpt", default=None)
     ap.add_argument("--buffer", type=float, default=None, help="metres (default: one patch)")
     ap.add_argument("--stride", type=float, default=None)
-    args = ap.parse_args()
+    args = cli.parse(ap)
+
+    import numpy as np
+    import torch
+
+    from pointseg.data.tiling import tile_scene
+    from pointseg.io import read_scene
+    from pointseg.models.random_weights import random_context_model
+    from pointseg.predict.coverage import coverage_buffer, coverage_origin, index_tiles, tile_with_buffer
+    from pointseg.predict.predictor import load_predictor
+    from pointseg.predict.stitch import patches_holding, predict_scene
+    from pointseg.synthetic.files import DEFAULT_ORIGIN, write_synthetic_scenes, write_tiles
+
     device = torch.device("cpu")
     if args.ckpt:
         predict, cfg = load_predictor(args.ckpt, device)
@@ -46,14 +50,14 @@ def main() -> None:
         def predict(batch):
             return torch.softmax(model(batch), dim=1)
 
-    stride = args.stride or cfg.infer.stride
-    buffer = coverage_buffer(args.buffer, cfg.infer.coverage_buffer, cfg.data.patch_size)
+    cfg = apply_overrides(cfg, settings=flag_settings("infer", stride=args.stride, coverage_buffer=args.buffer))
+    stride, buffer = cfg.infer.stride, coverage_buffer(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         whole_path = write_synthetic_scenes(root, [1], size=args.size)[0]
         t = time.perf_counter()
         whole = read_scene(whole_path)
-        reference = predict_scene(whole, predict, cfg, stride).labels
+        reference = predict_scene(whole, predict, cfg).labels
         uncut_s = time.perf_counter() - t
         n_uncut = tile_scene((whole.xyz - whole.origin).astype(np.float32), cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep").n_patches
         (root / "tiles").mkdir()
@@ -74,7 +78,7 @@ def main() -> None:
             t = time.perf_counter()
             for i, f in enumerate(files):
                 own, both, targets = tile_with_buffer(tiles, i, b, origin)
-                labels[members[f.stem]] = predict_scene(both, predict, cfg, stride, targets=targets)[0]
+                labels[members[f.stem]] = predict_scene(both, predict, cfg, targets=targets)[0]
                 local = (both.xyz - both.origin).astype(np.float32)
                 n_patches += len(patches_holding(tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep"), targets))
             tiled_s = time.perf_counter() - t
@@ -88,4 +92,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

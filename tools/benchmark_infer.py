@@ -11,22 +11,14 @@ import time
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
-import torch
 
 from pointseg import cli
-from pointseg.config import load_config
-from pointseg.synthetic.city import make_scene
-from pointseg.synthetic.files import write_synthetic_scenes
-from pointseg.data.tiling import tile_scene
-from pointseg.engine.distributed import pick_device
-from pointseg.engine.inference import default_batch_size, load_predictor, predict_scene
-from pointseg.engine.patch_batches import PatchBatcher
-from pointseg.io import Scene, read_scene
-from pointseg.models import build_model
-from pointseg.models.spconv_ops import place_model
+from pointseg.config import apply_overrides, flag_settings, load_config
 
 
-def sync(device: torch.device) -> None:
+def sync(device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize()
 
@@ -49,15 +41,29 @@ def main() -> None:
     ap.add_argument("--size", type=float, default=500.0, help="side of the synthetic scene made when --scene is not given")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=None, help="patches per forward (default: infer.batch_size on GPU, infer.cpu_batch_size on CPU)")
-    args = ap.parse_args()
+    args = cli.parse(ap)
+
+    import torch
+
+    from pointseg.data.tiling import tile_scene
+    from pointseg.distributed import pick_device
+    from pointseg.io import Scene, read_scene
+    from pointseg.models import build_model
+    from pointseg.models.spconv_ops import place_model
+    from pointseg.predict.batches import PatchBatcher
+    from pointseg.predict.predictor import default_batch_size, load_predictor
+    from pointseg.predict.stitch import predict_scene
+    from pointseg.synthetic.city import make_scene
+    from pointseg.synthetic.files import ensure_scenes
+
     device = pick_device(args.device)
     rss = {"python, torch and spconv imported": rss_mib()}
     if device.type == "cuda":
         torch.zeros(1, device=device)
         rss["CUDA context"] = rss_mib()
     scene_path = Path(args.scene) if args.scene else Path(f"runs/bench/infer_{int(args.size)}/5_points_GTv3.txt")
-    if not scene_path.exists():
-        write_synthetic_scenes(scene_path.parent, [5], size=args.size)
+    if not args.scene:
+        ensure_scenes(scene_path.parent, [5], size=args.size)
     if args.ckpt:
         predict, cfg = load_predictor(args.ckpt, device)
     else:
@@ -69,10 +75,11 @@ def main() -> None:
             return torch.softmax(model(batch.to(device)).float(), dim=1)
 
     rss["model on the device"] = rss_mib()
-    bs = args.batch_size or default_batch_size(cfg, device)
+    cfg = apply_overrides(cfg, settings=flag_settings("infer", **{"batch_size" if device.type == "cuda" else "cpu_batch_size": args.batch_size}))
+    bs = default_batch_size(cfg, device)
     if device.type == "cuda":  # spconv tunes its kernels on new shapes: warm up on a small synthetic scene
         s = make_scene(1, 100.0)
-        predict_scene(Scene("warm-up", s.xyz, s.rgb, None), predict, cfg, batch_size=bs, device=device)
+        predict_scene(Scene("warm-up", s.xyz, s.rgb, None), predict, cfg, device=device)
         del s
         rss["after a warm-up scene"] = rss_mib()
 
@@ -81,7 +88,7 @@ def main() -> None:
     t = time.perf_counter()
     scene = read_scene(scene_path)
     read_s = time.perf_counter() - t
-    predict_scene(scene, predict, cfg, batch_size=bs, device=device)
+    predict_scene(scene, predict, cfg, device=device)
     sync(device)
     e2e_s = time.perf_counter() - t
     peak = peak_mib()
@@ -91,7 +98,7 @@ def main() -> None:
     batcher = PatchBatcher(tiled, local, scene.rgb, cfg, device, scene.intensity)
     forward_s = 0.0
     for first in range(0, tiled.n_patches, bs):
-        batch, _, _ = batcher.batch(list(range(first, min(first + bs, tiled.n_patches))))
+        batch, _ = batcher.batch(list(range(first, min(first + bs, tiled.n_patches))))
         sync(device)
         t = time.perf_counter()
         predict(batch)

@@ -12,13 +12,9 @@ import time
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
-import pandas as pd
 
 from pointseg import cli
 from pointseg.config import load_config
-from pointseg.data.prepare import SceneJob, prepare_scene
-from pointseg.synthetic.files import write_synthetic_scenes
-from pointseg.io.stpls3d import CSV_ENGINE
 
 
 def main() -> None:
@@ -26,10 +22,15 @@ def main() -> None:
     ap.add_argument("--scene", default=None)
     ap.add_argument("--config", default=None)
     ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
-    scene = Path(args.scene) if args.scene else Path("runs/bench/1_points_GTv3.txt")
-    if not scene.exists():
-        write_synthetic_scenes(scene.parent, [1])
+    args = cli.parse(ap)
+
+    import pandas as pd
+
+    from pointseg.data.prepare import SceneJob, prepare_scene
+    from pointseg.io.stpls3d import CSV_ENGINE
+    from pointseg.synthetic.files import ensure_scenes
+
+    scene = Path(args.scene) if args.scene else ensure_scenes("runs/bench", [1])[0]
     cfg = load_config(args.config).data
     read_s, prep_s, read_cpu, prep_cpu = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:

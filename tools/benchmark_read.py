@@ -9,31 +9,32 @@ installed), checking that both give the same points. Without --scene it writes a
 to runs/bench/ first.
 """
 
-import argparse
 import statistics
 import time
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
-import numpy as np
-import pandas as pd
-import pyarrow
 
-import pointseg.io.stpls3d as stpls3d
-from pointseg.synthetic.files import write_synthetic_scenes
+from pointseg import cli
 
 ENGINES = ("c", "pyarrow")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("--scene", default=None)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--laz", action="store_true", help="also time LAZ decompression, single-threaded vs parallel lazrs")
-    args = ap.parse_args()
-    scene = Path(args.scene) if args.scene else Path("runs/bench/1_points_GTv3.txt")
-    if not scene.exists():
-        write_synthetic_scenes(scene.parent, [1])
+    args = cli.parse(ap)
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow
+
+    import pointseg.io.stpls3d as stpls3d
+    from pointseg.synthetic.files import ensure_scenes
+
+    scene = Path(args.scene) if args.scene else ensure_scenes("runs/bench", [1])[0]
     parse = {e: [] for e in ENGINES}
     read = {e: [] for e in ENGINES}
     cpu = {e: [] for e in ENGINES}
@@ -66,6 +67,7 @@ def main() -> None:
 
 def time_laz(scene, laz: Path, repeats: int) -> None:
     import laspy
+    import numpy as np
 
     from pointseg.io.las import read_las, write_las_new
 
@@ -86,4 +88,4 @@ def time_laz(scene, laz: Path, repeats: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

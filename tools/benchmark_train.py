@@ -9,28 +9,19 @@ Without --data it writes synthetic STPLS3D-format scenes and prepares them under
 """
 
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
-import numpy as np
-import torch
 
 from pointseg import cli
-from pointseg.config import load_config
-from pointseg.data.dataset import PatchDataset
-from pointseg.data.prepare import prepare_dataset
-from pointseg.synthetic.files import write_synthetic_scenes
-from pointseg.engine.distributed import DistInfo, pick_device
-from pointseg.engine.trainer import make_loader, resolve_class_weights, train_step
-from pointseg.losses import build_loss
-from pointseg.models import build_model
-from pointseg.models.spconv_ops import place_model
+from pointseg.config import flag_settings, load_config
 
 REFERENCE_VOXELS_PER_S = {"fp16": 5.4e6, "none": 2.0e6}  # ../shared/gpu/README.md, one H100, batch 32
 
 
-def sync(device: torch.device) -> None:
+def sync(device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize()
 
@@ -38,13 +29,14 @@ def sync(device: torch.device) -> None:
 def synthetic_data(root: Path, n_scenes: int, size: float, cfg) -> Path:
     """`n_scenes` synthetic training scenes (numbers outside data.test_scenes, written in parallel), prepared
     with the config's data section."""
+    from pointseg.data.prepare import prepare_dataset
+    from pointseg.synthetic.files import ensure_scenes
+
     scenes = [n for n in range(1, 100) if n not in cfg.data.test_scenes][:n_scenes]
     src, out = root / f"train_src_{size:g}", root / f"train_data_{size:g}_{n_scenes}_{cfg.data.voxel_size:g}"
     if (out / "manifest.json").is_file():
         return out
-    missing = [s for s in scenes if not (src / f"{s}_points_GTv3.txt").is_file()]
-    with ProcessPoolExecutor(max(1, len(missing))) as pool:
-        list(pool.map(write_synthetic_scenes, [src] * len(missing), [[s] for s in missing], [size] * len(missing)))
+    ensure_scenes(src, scenes, size=size, workers=len(scenes))
     prepare_dataset(src, out, cfg.data, workers=len(scenes), overwrite=True)
     return out
 
@@ -61,18 +53,27 @@ def main() -> None:
     ap.add_argument("--amp", choices=["fp16", "bf16", "none"], default=None, help="default: train.amp")
     ap.add_argument("--warmup", type=int, default=12, help="steps before timing: spconv tunes its kernels on new shapes")
     ap.add_argument("--steps", type=int, default=25)
-    args = ap.parse_args()
+    args = cli.parse(ap)
+    cfg = load_config(args.config, settings=flag_settings("train", batch_size=args.batch_size, num_workers=args.workers, amp=args.amp))
 
-    cfg = load_config(args.config)
-    cfg.train.batch_size = args.batch_size or cfg.train.batch_size
-    cfg.train.num_workers = cfg.train.num_workers if args.workers is None else args.workers
-    cfg.train.amp = args.amp or cfg.train.amp
+    import numpy as np
+    import torch
+
+    from pointseg.data.dataset import PatchDataset
+    from pointseg.distributed import DistInfo, pick_device
+    from pointseg.losses import build_loss
+    from pointseg.losses.class_weights import loss_class_weights
+    from pointseg.models import build_model
+    from pointseg.models.spconv_ops import place_model
+    from pointseg.train.loader import make_loader
+    from pointseg.train.loop import train_step
+
     device = pick_device(args.device)
     data = Path(args.data) if args.data else synthetic_data(Path("runs/bench"), args.scenes, args.size, cfg)
     ds = PatchDataset(data, "train", cfg, train=True, seed=cfg.train.seed)
     loader = make_loader(ds, cfg.train.batch_size, cfg, DistInfo(0, 1, 0, device), train=True)
     model = place_model(build_model(cfg), device).train()
-    criterion = build_loss(cfg.loss, resolve_class_weights(cfg, ds.manifest))
+    criterion = build_loss(cfg.loss, loss_class_weights(cfg.loss, ds.manifest["class_weights"]))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.train.amp == "fp16")
     print(f"{data}: {len(ds)} training patches, batch {cfg.train.batch_size}, {cfg.train.num_workers} loader workers, "

@@ -7,11 +7,9 @@ bash tools/install.sh
 export PYTHONWARNINGS=ignore
 PY=.venv/bin/python
 OUT=${DEMO_DIR:-runs/demo}
-if [ -e "$OUT" ] && [ ! -f "$OUT/.pointseg-demo" ]; then
-  echo "demo.sh: $OUT exists and was not written by the demo; set DEMO_DIR to another folder or remove it yourself" >&2
-  exit 2
-fi
-rm -rf "$OUT" && mkdir -p "$OUT" && touch "$OUT/.pointseg-demo"
+# removes an earlier demo's folder only if the demo made it and it holds nothing but pointseg's own files
+$PY -m pointseg.io.ownership clear demo "$OUT" || { echo "demo.sh: set DEMO_DIR to another folder" >&2; exit 2; }
+$PY -m pointseg.io.ownership mark demo "$OUT"
 start=$(date +%s)
 $PY tools/make_synthetic.py --out "$OUT/raw" --scenes 1-9 --size 100 --workers 2 > /dev/null   # 1-4, 6-9 train/val; 5 test
 $PY tools/prepare_stpls3d.py --src "$OUT/raw" --out "$OUT/prepared" --config configs/cpu_demo.yaml --workers 2 data.test_scenes=[5]

@@ -6,17 +6,16 @@ A folder of adjacent tiles labelled as one cloud: --coverage [--buffer METRES]. 
 --skip-existing. Several GPUs or nodes: torchrun --nproc_per_node 8 tools/infer.py ... (the scenes or tiles
 are shared among the ranks, largest first; rank 0 writes the metrics of the whole set).
 A bad scene among many is skipped with one line (the others are labelled and scored; exit status 1); --strict stops at it.
+Every flag is an infer.* setting of the checkpoint's config (e.g. --stride 25 is infer.stride=25), checked before any scene is read.
 """
 
 import sys
+from typing import get_args
 
 import _bootstrap  # noqa: F401
 
 from pointseg import cli
-from pointseg.engine.distributed import cleanup, setup_distributed
-from pointseg.engine.labeling import label_scenes
-from pointseg.errors import InputError
-from pointseg.io import OUTPUT_FORMATS, WRITE_CLASS_MODES
+from pointseg.config import OutputFormat, WriteClass, flag_settings
 
 
 def main() -> int:
@@ -25,37 +24,36 @@ def main() -> int:
     ap.add_argument("--input", required=True, help="a .txt/.ply/.las/.laz scene or a directory of them")
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
-    ap.add_argument("--stride", type=float, default=None, help="patch stride in metres (default: the config's infer.stride, 25)")
-    ap.add_argument("--batch-size", type=int, default=None, help="patches per forward pass")
-    ap.add_argument("--colorize", action="store_true", help="PLY output: colour points by predicted class instead of their rgb")
-    ap.add_argument("--format", choices=OUTPUT_FORMATS, default=None,
-                    help="output format (default: the config's infer.output_format, 'auto': the input's own; txt -> ply)")
-    ap.add_argument("--write-class", choices=WRITE_CLASS_MODES, default=None,
+    ap.add_argument("--stride", type=float, default=None, help="patch stride in metres (infer.stride; default 25)")
+    ap.add_argument("--batch-size", type=int, default=None, help="patches per forward pass (infer.batch_size on a GPU, infer.cpu_batch_size on the CPU)")
+    ap.add_argument("--colorize", action="store_true", default=None, help="PLY output: colour points by predicted class instead of their rgb")
+    ap.add_argument("--format", choices=get_args(OutputFormat), default=None,
+                    help="output format (infer.output_format; default 'auto': the input's own; txt -> ply)")
+    ap.add_argument("--write-class", choices=get_args(WriteClass), default=None,
                     help="LAS/LAZ: the prediction as an extra dimension 'pred_class' (default) or into 'classification' as class-map codes")
     ap.add_argument("--probabilities", action="store_true", default=None, help="also write each class's probability (prob_<class>)")
-    ap.add_argument("--class-map", default=None, help="LAS/LAZ codes <-> classes: a configs/class_maps name or YAML path (default: the config's data.class_map)")
-    ap.add_argument("--coverage", action="store_true", help="the input folder holds adjacent tiles of one cloud: label them without seams")
+    ap.add_argument("--class-map", default=None, help="LAS/LAZ codes <-> classes: a shipped map's name or a YAML path (default: the checkpoint's data.class_map)")
+    ap.add_argument("--coverage", action="store_true", default=None, help="the input folder holds adjacent tiles of one cloud: label them without seams")
     ap.add_argument("--buffer", type=float, default=None,
-                    help="metres of neighbouring tiles' points around each tile (implies --coverage; default: infer.coverage_buffer, one patch)")
+                    help="metres of neighbouring tiles' points around each tile (implies --coverage; infer.coverage_buffer, -1: one patch)")
     ap.add_argument("--skip-existing", action="store_true", help="skip scenes whose complete output from the same checkpoint and settings exists")
-    ap.add_argument("--tta", type=int, default=None, help="test-time augmentation: views averaged (rotations about z, mirrored); "
-                    "default the config's infer.tta (1: none)")
+    ap.add_argument("--tta", type=int, default=None, help="test-time augmentation: views averaged (rotations about z, mirrored); infer.tta, 1: none")
     ap.add_argument("--pictures", action="store_true", help="also maps of each scene, confusion matrices, IoU chart and OUT/report.html")
     ap.add_argument("--strict", action="store_true", help="stop at the first bad scene (default: skip it with one line, label the others, exit 1)")
     ap.add_argument("overrides", nargs="*", help="dotted infer.* settings on top of the checkpoint's config, e.g. infer.edge_weight=0.1")
-    args = ap.parse_args()
-    if args.stride is not None and not args.stride > 0:
-        raise InputError(f"--stride {args.stride:g}: must be a positive number of metres, at most the patch size")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise InputError(f"--batch-size {args.batch_size}: must be at least 1")
-    overrides = list(args.overrides) + ([f"infer.tta={args.tta}"] if args.tta is not None else [])
+    args = cli.parse(ap)
+
+    from pointseg.distributed import cleanup, setup_distributed
+    from pointseg.predict.label import label_scenes
+
     info = setup_distributed(args.device)
+    settings = flag_settings(
+        "infer", stride=args.stride, colorize=args.colorize, output_format=args.format, write_class=args.write_class,
+        probabilities=args.probabilities, class_map=args.class_map, coverage=True if args.buffer is not None else args.coverage,
+        coverage_buffer=args.buffer, tta=args.tta, **{"batch_size" if info.device.type == "cuda" else "cpu_batch_size": args.batch_size})
     try:
-        summary = label_scenes(args.ckpt, args.input, args.out, info.device, args.stride, args.batch_size, args.colorize,
-                               output_format=args.format, write_class=args.write_class, probabilities=args.probabilities,
-                               class_map=args.class_map, coverage=args.coverage or args.buffer is not None, buffer=args.buffer,
-                               skip_existing=args.skip_existing, rank=info.rank, world=info.world_size, strict=args.strict,
-                               overrides=overrides, pictures=args.pictures)
+        summary = label_scenes(args.ckpt, args.input, args.out, info.device, args.overrides, settings, skip_existing=args.skip_existing,
+                               strict=args.strict, pictures=args.pictures, rank=info.rank, world=info.world_size)
     finally:
         cleanup()
     if not info.is_main:

@@ -1,11 +1,8 @@
-"""Write synthetic STPLS3D-format scenes: python tools/make_synthetic.py --out DIR [--scenes 1-5] [--size 500]."""
-
-from concurrent.futures import ProcessPoolExecutor
+"""Write synthetic STPLS3D-format scenes: python tools/make_synthetic.py --out DIR [--scenes 1-5] [--size 500] [--workers 4]."""
 
 import _bootstrap  # noqa: F401
 
 from pointseg import cli
-from pointseg.synthetic.files import parse_scene_numbers, refuse_existing, write_synthetic_scenes
 
 
 def main() -> None:
@@ -19,10 +16,15 @@ def main() -> None:
                     help="material: colours from materials shared by classes, as in real photogrammetry (default); "
                          "class: each class its own colour (easy scenes, for tests of mechanics)")
     ap.add_argument("--workers", type=int, default=1, help="scenes written in parallel")
-    args = ap.parse_args()
+    args = cli.parse(ap)
+
+    from pointseg.synthetic.files import parse_scene_numbers, refuse_existing, write_synthetic_scenes
+
     scenes = parse_scene_numbers(args.scenes)
     refuse_existing(args.out, scenes)  # before any worker writes
     if args.workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(args.workers) as pool:
             jobs = [pool.submit(write_synthetic_scenes, args.out, [n], args.size, args.density, args.seed, args.colour) for n in scenes]
             paths = [p for j in jobs for p in j.result()]

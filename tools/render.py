@@ -11,38 +11,35 @@ where it cannot start, the tool says so and draws the zbuffer view), or none.
 Training curves of a run: python tools/plot_training.py WORK_DIR.
 """
 
-import argparse
-import dataclasses
-import sys
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from pointseg.config import load_config
-from pointseg.io import PointCloudError, scene_name
-from pointseg.viz.cloud import PRED_MARK, read_labelled
-from pointseg.viz.colours import MODES
-from pointseg.viz.pictures import scene_pictures
+from pointseg import cli
+from pointseg.config import flag_settings, load_config
+from pointseg.errors import InputError, InputNotFoundError
 
+MODES = ("pred", "truth", "errors", "confidence", "entropy", "rgb")
 SCENE_SUFFIXES = (".txt", ".ply", ".las", ".laz")
 
 
 def truth_for(file: Path, gt: Path | None) -> Path | None:
     """--gt as given (a file), or the scene of the same name in the --gt directory."""
+    from pointseg.io.predictions import source_name
+
     if gt is None or gt.is_file():
         return gt
     if not gt.is_dir():
-        raise FileNotFoundError(f"{gt}: no such file or directory (--gt)")
-    name = scene_name(file)
-    name = name[: -len(PRED_MARK)] if name.endswith(PRED_MARK) else name
+        raise InputNotFoundError(f"{gt}: no such file or directory (--gt)")
+    name = source_name(file)
     found = [gt / f"{name}{s}" for s in SCENE_SUFFIXES if (gt / f"{name}{s}").is_file()]
     if not found:
-        raise FileNotFoundError(f"{gt}: no ground truth '{name}.txt/.ply/.las/.laz' for {file.name}")
+        raise InputNotFoundError(f"{gt}: no ground truth '{name}.txt/.ply/.las/.laz' for {file.name}")
     return found[0]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("files", nargs="+", type=Path, help="prediction files (<scene>_pred.ply) or labelled scenes")
     ap.add_argument("--gt", type=Path, default=None, help="the ground-truth scene, or a directory of them (matched by name)")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default: FILE's folder/pictures)")
@@ -52,24 +49,24 @@ def main() -> None:
     ap.add_argument("--views", default=None, help=f"comma-separated, of {','.join(MODES)} (default: all the file supports)")
     ap.add_argument("--errors", choices=["truth", "red"], default=None, help="colour of wrong points (viz.errors)")
     ap.add_argument("--oblique", choices=["zbuffer", "open3d", "none"], default=None, help="the oblique view (viz.oblique)")
-    args = ap.parse_args()
-    try:
-        viz = load_config(args.config).viz
-        overrides = {"resolution": args.resolution, "max_pixels": args.max_pixels, "errors": args.errors, "oblique": args.oblique}
-        viz = dataclasses.replace(viz, **{k: v for k, v in overrides.items() if v is not None})
-        views = [v.strip() for v in args.views.split(",")] if args.views else None
-        if views and not set(views) <= set(MODES):
-            raise ValueError(f"--views {args.views}: choose from {', '.join(MODES)}")
-        if args.gt is not None and args.gt.is_file() and len(args.files) > 1:
-            raise ValueError("--gt is one file but several FILEs were given; pass a directory of ground-truth scenes")
-        for file in args.files:
-            cloud = read_labelled(file, truth_for(file, args.gt))
-            out = args.out or file.parent / "pictures"
-            for what, path in scene_pictures(cloud, out, viz, views).items():
-                print(f"{what:>10}: {path}")
-    except (PointCloudError, FileNotFoundError, FileExistsError, ValueError) as err:
-        sys.exit(f"render.py: {err}")
+    args = cli.parse(ap)
+    settings = flag_settings("viz", resolution=args.resolution, max_pixels=args.max_pixels, errors=args.errors, oblique=args.oblique)
+    viz = load_config(args.config, settings=settings).viz
+    views = [v.strip() for v in args.views.split(",")] if args.views else None
+    if views and not set(views) <= set(MODES):
+        raise InputError(f"--views {args.views}: choose from {', '.join(MODES)}")
+    if args.gt is not None and args.gt.is_file() and len(args.files) > 1:
+        raise InputError("--gt is one file but several FILEs were given; pass a directory of ground-truth scenes")
+
+    from pointseg.viz.cloud import read_labelled
+    from pointseg.viz.pictures import scene_pictures
+
+    for file in args.files:
+        cloud = read_labelled(file, truth_for(file, args.gt))
+        out = args.out or file.parent / "pictures"
+        for what, path in scene_pictures(cloud, out, viz, views).items():
+            print(f"{what:>10}: {path}")
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

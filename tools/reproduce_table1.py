@@ -13,18 +13,15 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from pointseg import cli
+from pointseg.config import flag_settings, load_config
+from pointseg.errors import ConfigError
 
-from pointseg.config import ConfigError, load_config
-from pointseg.synthetic.files import parse_scene_numbers, write_synthetic_scenes
-from pointseg.engine.experiments import markdown_table, run_model, write_table
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # The paper's Table I on STPLS3D Synthetic_v3 (OA, mIoU in percent)
 MODELS = {
-    "unet_wce": ("unet_wce.yaml", (92.19, 46.23)),
-    "unet_aspp_wce": ("unet_aspp_wce.yaml", (92.81, 46.79)),
-    "unet_aspp_wdice": ("unet_aspp_wdice.yaml", (96.53, 63.59)),
-    "recommended": ("recommended.yaml", None),
+    "unet_wce": ("unet_wce", (92.19, 46.23)),
+    "unet_aspp_wce": ("unet_aspp_wce", (92.81, 46.79)),
+    "unet_aspp_wdice": ("unet_aspp_wdice", (96.53, 63.59)),
+    "recommended": ("recommended", None),
 }
 
 
@@ -35,37 +32,35 @@ def main() -> None:
     ap.add_argument("--scenes", default="1-25", help="synthetic scene numbers to write when --src is not given")
     ap.add_argument("--size", type=float, default=250.0, help="side of the synthetic scenes in metres")
     budget = ap.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=int, default=None, help="epochs per model (default: the configs' 300)")
-    budget.add_argument("--minutes", type=float, default=None, help="training minutes per model")
+    budget.add_argument("--epochs", type=int, default=None, help="epochs per model (train.epochs; default: the configs' 300)")
+    budget.add_argument("--minutes", type=float, default=None, help="training minutes per model (train.time_budget_min)")
     ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)}")
     ap.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     ap.add_argument("--workers", type=int, default=1, help="processes for writing and preparing scenes")
     ap.add_argument("overrides", nargs="*", help="dotted config overrides for every model, e.g. train.batch_size=8")
-    args = ap.parse_args()
+    args = cli.parse(ap)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ConfigError(f"--models: unknown {unknown}; choose from {', '.join(MODELS)}")
-    if args.epochs is not None and args.epochs < 1:
-        raise ConfigError(f"--epochs {args.epochs}: train each model for at least 1 epoch")
-    if args.minutes is not None and not args.minutes > 0:
-        raise ConfigError(f"--minutes {args.minutes:g}: the budget per model must be more than 0 minutes")
-    budget = [f"train.epochs={args.epochs}"] if args.epochs else []
-    budget += [f"train.time_budget_min={args.minutes}"] if args.minutes else []
+    budget = flag_settings("train", epochs=args.epochs, time_budget_min=args.minutes)
+    configs = {name: load_config(MODELS[name][0], args.overrides, budget) for name in models}  # all checked before any work
+
+    from pointseg.study import markdown_table, run_model, write_table
+    from pointseg.synthetic.files import ensure_scenes, parse_scene_numbers
+
     root = Path(args.root)
     src = Path(args.src) if args.src else root / "raw"
     if args.src is None:
-        missing = [n for n in parse_scene_numbers(args.scenes) if not (src / f"{n}_points_GTv3.txt").is_file()]
-        if missing:
-            print(f"writing {len(missing)} synthetic scenes of {args.size:g} m to {src}", flush=True)
-            write_synthetic_scenes(src, missing, size=args.size)
+        ensure_scenes(src, parse_scene_numbers(args.scenes), size=args.size, workers=args.workers)
     results = []
     for name in models:
-        cfg = load_config(CONFIGS / MODELS[name][0], list(args.overrides) + budget)
-        print(f"{name}: training ({' '.join(budget) or f'{cfg.train.epochs} epochs'})", flush=True)
-        results.append(run_model(name, cfg, src, root, args.device, args.workers, command=" ".join(["python tools/reproduce_table1.py", *(
-            ["--src", str(args.src)] if args.src else []), *(["--epochs", str(args.epochs)] if args.epochs else []),
-            *(["--minutes", str(args.minutes)] if args.minutes else []), "--models", name, *args.overrides])))
+        cfg = configs[name]
+        print(f"{name}: training ({cfg.train.epochs} epochs" + (f", {cfg.train.time_budget_min:g} min)" if cfg.train.time_budget_min else ")"), flush=True)
+        command = " ".join(["python tools/reproduce_table1.py", *(["--src", str(args.src)] if args.src else []),
+                            *(["--epochs", str(args.epochs)] if args.epochs else []), *(["--minutes", str(args.minutes)] if args.minutes else []),
+                            "--models", name, *args.overrides])
+        results.append(run_model(name, cfg, src, root, args.device, args.workers, command=command))
         print(f"{name}: test OA {100 * results[-1].test['oa']:.2f}, mIoU {100 * results[-1].test['miou']:.2f}", flush=True)
     table = markdown_table(results, {n: MODELS[n][1] for n in models if MODELS[n][1]})
     write_table(root / "table.md", table)

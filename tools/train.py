@@ -1,22 +1,20 @@
 """Train the sparse U-Net: python tools/train.py --config X.yaml --data PREPARED --work-dir DIR [--resume | --restart] [KEY=VALUE ...].
 
 Dotted overrides change any config value: train.lr=1e-3 model.channels=[32,64,96,128,160,192,224].
+--config takes a path or a shipped config's name (recommended, cpu_demo, unet_aspp_wdice, ...).
 
 Several GPUs or nodes: torchrun --nproc_per_node 8 tools/train.py ... (NCCL; gloo on CPU).
 """
 
-
 import _bootstrap  # noqa: F401
 
 from pointseg import cli
-from pointseg.config import load_config
-from pointseg.engine.distributed import cleanup
-from pointseg.engine.trainer import train
+from pointseg.config import flag_settings, load_config
 
 
 def main() -> None:
     ap = cli.argument_parser(__doc__)
-    ap.add_argument("--config", required=True)
+    ap.add_argument("--config", required=True, help="a YAML file or a shipped config's name")
     ap.add_argument("--data", required=True, help="directory written by tools/prepare_stpls3d.py")
     ap.add_argument("--work-dir", required=True, help="checkpoints (last.pt, best.pt) and metrics.jsonl")
     ap.add_argument("--resume", action="store_true", help="continue from work-dir/last.pt, exactly where it stopped")
@@ -24,9 +22,12 @@ def main() -> None:
     ap.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     ap.add_argument("--epochs", type=int, default=None, help="the same as train.epochs=N")
     ap.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.lr=1e-3 loss.class_weights=sqrt")
-    args = ap.parse_args()
-    overrides = list(args.overrides) + ([f"train.epochs={args.epochs}"] if args.epochs is not None else [])
-    cfg = load_config(args.config, overrides)
+    args = cli.parse(ap)
+    cfg = load_config(args.config, args.overrides, flag_settings("train", epochs=args.epochs))
+
+    from pointseg.distributed import cleanup
+    from pointseg.train.loop import train
+
     try:
         train(cfg, args.data, args.work_dir, args.resume, args.device, restart=args.restart)
     finally:

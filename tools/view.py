@@ -6,12 +6,14 @@ Keys: C predicted classes, G ground truth, E errors, F confidence, H entropy, R 
 Without a display (e.g. over ssh) it says so and points to tools/render.py, which draws PNG pictures.
 """
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
+
+from pointseg import cli
+from pointseg.errors import EnvironmentProblem
 
 KEYS = {"C": "pred", "G": "truth", "E": "errors", "F": "confidence", "H": "entropy", "R": "rgb"}
 
@@ -28,26 +30,22 @@ def has_display() -> bool:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.argument_parser(__doc__)
     ap.add_argument("file")
     ap.add_argument("--gt", default=None, help="the ground-truth scene of the same points")
     ap.add_argument("--point-size", type=float, default=2.0)
     ap.add_argument("--errors", choices=["truth", "red"], default="truth", help="colour of wrong points")
-    args = ap.parse_args()
+    args = cli.parse(ap)
     if not has_display():
-        sys.exit(no_display_message(args.file, args.gt))
+        raise EnvironmentProblem(no_display_message(args.file, args.gt))
 
     import numpy as np
     import open3d as o3d
 
-    from pointseg.io import PointCloudError
     from pointseg.viz.cloud import read_labelled
     from pointseg.viz.colours import available, colouring, legend_text
 
-    try:
-        cloud = read_labelled(Path(args.file), args.gt)
-    except (PointCloudError, FileNotFoundError, ValueError) as err:
-        sys.exit(f"view.py: {err}")
+    cloud = read_labelled(Path(args.file), args.gt)
     have = available(cloud)
     points = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.xyz - cloud.xyz.min(axis=0)))
     cache: dict[str, np.ndarray] = {}
@@ -77,7 +75,7 @@ def main() -> None:
 
     vis = o3d.visualization.VisualizerWithKeyCallback()
     if not vis.create_window(window_name=f"pointseg: {cloud.name}", width=1400, height=900):
-        sys.exit(no_display_message(args.file, args.gt))
+        raise EnvironmentProblem(no_display_message(args.file, args.gt))
     first = "pred" if "pred" in have else have[0]
     show(first)(vis)
     vis.add_geometry(points)
@@ -95,4 +93,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -7,9 +7,9 @@ import torch
 
 from pointseg.config import Config
 from pointseg.data.augment import augment
-from pointseg.data.features import PatchSample, check_scene_features, point_features
-from pointseg.data.prepare import load_manifest
-from pointseg.data.tiling import assemble_patch
+from pointseg.data.features import PatchSample, check_scene_features, point_features, voxel_mean
+from pointseg.data.manifest import load_manifest
+from pointseg.data.patches import TileTables, assemble
 from pointseg.data.voxelize import voxelize
 from pointseg.errors import InputError, InputNotFoundError
 
@@ -52,13 +52,18 @@ class PreparedScene:
         a = self.arrays
         return a["patch_tiles"][a["patch_offsets"][patch] : a["patch_offsets"][patch + 1]]
 
-    def patch(self, patch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(point indices (n,), voxel coords (V, 3) from 0, inverse (n,)) as prepared."""
+    def tables(self) -> TileTables:
+        """The tile tables for pointseg.data.patches.assemble: torch views of the memory maps (nothing is copied)."""
         a = self.arrays
-        positions, coords, inverse = assemble_patch(self._tiles(patch), a["tile_offsets"], a["point_voxel"], a["voxel_offsets"], a["voxel_coords"])
-        index = a["order"][positions]
+        return TileTables(np.asarray(a["tile_offsets"]), np.asarray(a["voxel_offsets"]), torch.from_numpy(a["order"]),
+                          torch.from_numpy(a["point_voxel"]), torch.from_numpy(a["voxel_coords"]))
+
+    def patch(self, patch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(point indices (n,) ascending, voxel coords (V, 3) from 0, inverse (n,)) as prepared."""
+        patch_points = assemble(self.tables(), [self._tiles(patch)])
+        index, inverse = patch_points.index.numpy(), patch_points.inverse.numpy()
         perm = np.argsort(index)  # ascending rows: sequential reads from the memory map
-        return index[perm].astype(np.int64), coords, inverse[perm]
+        return index[perm], patch_points.coords[:, 1:].numpy(), inverse[perm]
 
     def patch_points(self, patch: int) -> np.ndarray:
         """The point indices (n,) of a patch, ascending (what patch() returns first, without its voxels)."""
@@ -69,9 +74,10 @@ class PreparedScene:
 
 
 def _open_array(path: Path) -> np.ndarray:
-    """np.load with mmap; a truncated or corrupt file gets its name and the fix, not numpy's message."""
+    """np.load as a copy-on-write memory map (torch can view it; nothing is ever written back to the file); a
+    truncated or corrupt file gets its name and the fix, not numpy's message."""
     try:
-        return np.load(path, mmap_mode="r")
+        return np.load(path, mmap_mode="c")
     except (ValueError, OSError, EOFError) as err:
         raise InputError(f"{path}: truncated or corrupt array ({err}); prepare the data again (tools/prepare_stpls3d.py --overwrite)") from None
 
@@ -136,5 +142,11 @@ class PatchDataset(torch.utils.data.Dataset):
             xyz, rgb = augment(xyz, rgb, centre, self.cfg.augment, rng)
             vox = voxelize(xyz, self.cfg.data.voxel_size)
             coords, inverse = vox.coords, vox.inverse
-        feats = point_features(xyz, rgb, centre, half, self.cfg.features, intensity)
-        return PatchSample.from_points(coords, inverse, feats, labels, points)
+        inverse_t = torch.from_numpy(np.asarray(inverse, np.int64))
+        feats = point_features(_tensor(np.asarray(xyz, np.float32)), torch.zeros(len(points), dtype=torch.int64), torch.from_numpy(centre[None]),
+                               half, self.cfg.features, _tensor(rgb), _tensor(intensity))
+        return PatchSample(coords, voxel_mean(feats, inverse_t, len(coords)).numpy(), inverse_t.numpy(), labels, points)
+
+
+def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
+    return None if a is None else torch.from_numpy(np.ascontiguousarray(a))

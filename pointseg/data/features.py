@@ -1,4 +1,5 @@
-"""Per-point input features (normalized xyz, rgb, intensity) and the batch of voxelized patches fed to the model."""
+"""Per-point input features (normalized xyz, rgb, intensity), voxel means, and the batch of voxelized patches fed
+to the model: one implementation in torch, used by the training loader (CPU) and by inference (CPU or GPU)."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -6,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pointseg.config import ConfigError, FeatureConfig
-from pointseg.data.voxelize import voxel_mean
-from pointseg.io import PointCloudError
+from pointseg.config import FeatureConfig
+from pointseg.errors import PointCloudError
 
 
 def check_scene_features(path: str | Path, has_rgb: bool, has_intensity: bool, cfg: FeatureConfig, training: bool = False) -> None:
@@ -22,35 +22,38 @@ def check_scene_features(path: str | Path, has_rgb: bool, has_intensity: bool, c
                                         f"with a config with features.{name}: false")
 
 
-def intensity_feature(intensity: np.ndarray, max_value: float) -> np.ndarray:
-    """(N,) intensities as stored -> (N, 1) float32 log(1 + I) / log(1 + max_value), clipped to [0, 1].
+def point_features(xyz: torch.Tensor, patch: torch.Tensor, centres: torch.Tensor, half_size: float, cfg: FeatureConfig,
+                   rgb: torch.Tensor | None = None, intensity: torch.Tensor | None = None) -> torch.Tensor:
+    """(n, C) float32 features of points from several patches.
 
-    The logarithm tames the long tail of bright returns and puts 8-bit and 16-bit sensors on one
-    scale (255 -> 0.5 with max 65535); it depends on the value alone, so tiles of a coverage agree."""
-    scaled = np.log1p(np.maximum(np.asarray(intensity, np.float32), 0)) / np.float32(np.log1p(max_value))
-    return np.minimum(scaled, 1).astype(np.float32)[:, None]
-
-
-def point_features(xyz: np.ndarray, rgb: np.ndarray | None, centre: np.ndarray, half_size: float, cfg: FeatureConfig,
-                   intensity: np.ndarray | None = None) -> np.ndarray:
-    """(N, C) float32: xy from the patch centre and z above the lowest point, both / half_size; rgb scaled;
-    intensity (N,) through intensity_feature. rgb / intensity may be None when the config leaves them out."""
+    xyz (n, 3) float32 local coordinates; patch (n,) int64 the patch of each point; centres (B, 2) float32 each
+    patch's xy centre. Features: xy from the patch centre and z above the patch's lowest point, both / half_size;
+    rgb (n, 3) in 0..255 (any dtype) as [0, 1] (or [-1, 1] with rgb_range symmetric); intensity (n,) as stored,
+    as log(1 + I) / log(1 + intensity_max) clipped to [0, 1] (the log tames bright returns and puts 8-bit and
+    16-bit sensors on one scale: 255 -> 0.5 with max 65535). rgb / intensity may be None when cfg leaves them out."""
     parts = []
     if cfg.xyz:
-        rel = np.asarray(xyz, np.float32) - np.array([centre[0], centre[1], xyz[:, 2].min()], np.float32)
-        parts.append(rel / np.float32(half_size))
+        zmin = torch.full((len(centres),), float("inf"), device=xyz.device).scatter_reduce(0, patch, xyz[:, 2], "amin")
+        origin = torch.cat([centres.float(), zmin[:, None]], dim=1)[patch]
+        parts.append((xyz - origin) / float(half_size))
     if cfg.rgb:
         if rgb is None:
             raise ValueError("features.rgb is on, but the points have no colour")
-        colour = np.asarray(rgb, np.float32) / 255.0
+        colour = rgb.float() / 255.0
         parts.append(colour * 2 - 1 if cfg.rgb_range == "symmetric" else colour)
     if cfg.intensity:
         if intensity is None:
             raise ValueError("features.intensity is on, but the points have no intensity")
-        parts.append(intensity_feature(intensity, cfg.intensity_max))
-    if not parts:
-        raise ConfigError("features: enable at least one of xyz, rgb and intensity")
-    return np.concatenate(parts, axis=1).astype(np.float32)
+        scaled = torch.log1p(intensity.float().clamp(min=0)) / float(np.float32(np.log1p(cfg.intensity_max)))
+        parts.append(scaled.clamp(max=1)[:, None])
+    return torch.cat(parts, dim=1)
+
+
+def voxel_mean(values: torch.Tensor, inverse: torch.Tensor, n_voxels: int) -> torch.Tensor:
+    """Mean of per-point values (n, C) over each voxel -> (V, C) float32; inverse (n,) int64 the voxel of each point."""
+    counts = torch.bincount(inverse, minlength=n_voxels).clamp_(min=1)
+    sums = torch.zeros((n_voxels, values.shape[1]), dtype=torch.float32, device=values.device).index_add_(0, inverse, values.float())
+    return sums / counts[:, None]
 
 
 @dataclass
@@ -66,7 +69,10 @@ class PatchSample:
 
     @classmethod
     def from_points(cls, coords: np.ndarray, inverse: np.ndarray, feats: np.ndarray, labels: np.ndarray, point_index: np.ndarray) -> "PatchSample":
-        return cls(coords, voxel_mean(feats, inverse, len(coords)), inverse, labels, point_index)
+        """A patch from per-point features (N, C): the voxel features are their means (voxel_mean)."""
+        inverse = np.asarray(inverse, np.int64)
+        means = voxel_mean(torch.from_numpy(np.asarray(feats, np.float32)), torch.from_numpy(inverse), len(coords))
+        return cls(coords, means.numpy(), inverse, labels, point_index)
 
 
 @dataclass

@@ -15,7 +15,6 @@ Layout of the output directory:
 A patch's sparse tensor is the concatenation of its tiles' voxels (pointseg.data.tiling.assemble_patch).
 """
 
-import hashlib
 import json
 import logging
 import os
@@ -30,18 +29,19 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from pointseg.config import ConfigError, DataConfig, config_to_dict
-from pointseg.constants import CLASS_NAMES, IGNORE_LABEL, NUM_CLASSES
-from pointseg.data.split import EXCLUDED, TRAIN, VAL, class_weights, split_leak_free, split_random
+from pointseg.config import DataConfig
+from pointseg.constants import NUM_CLASSES
+from pointseg.data.manifest import build_manifest
+from pointseg.data.split import EXCLUDED, TRAIN, VAL, split_leak_free, split_random
 from pointseg.data.tiling import tile_scene
-from pointseg.errors import InputError, InputNotFoundError, OutputExistsError
-from pointseg.io import PointCloudError, atomic_save_npy, atomic_write_text, read_scene, scene_name
+from pointseg.errors import InputError, InputNotFoundError, OutputExistsError, PointCloudError
+from pointseg.io import atomic_save_npy, atomic_write_text, read_scene, scene_name
 from pointseg.io.atomic import pid_alive
+from pointseg.io.identity import file_sha256
+from pointseg.io.ownership import check_removable, dir_kind, foreign_files, mark_dir, remove_tree
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-WRITTEN_BY = "pointseg prepare"  # in the manifest: --overwrite replaces only a directory that says this
 SCENE_NUMBER = re.compile(r"^(\d+)_")
 
 
@@ -56,11 +56,6 @@ def is_test_scene(path: Path, test_scenes: list[int | str]) -> bool:
     names = {str(t) for t in test_scenes if isinstance(t, str)}
     numbers = {int(t) for t in test_scenes if not isinstance(t, str)}
     return scene_name(path) in names or scene_number(path) in numbers
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 @dataclass
@@ -169,11 +164,9 @@ def assign_splits(scenes: list[dict[str, Any]], cfg: DataConfig) -> None:
     trainval = [(s, p) for s in scenes if s["role"] == "trainval" for p in s["patches"]]
     if cfg.split_mode == "paper":
         splits = split_random(len(trainval), cfg.val_fraction, cfg.seed)
-    elif cfg.split_mode == "leak_free":
+    else:  # leak_free (the config admits no other)
         bounds = np.array([p["bounds"] for _, p in trainval]).reshape(-1, 4)
         splits = split_leak_free([s["name"] for s, _ in trainval], bounds, cfg.val_block_size, cfg.val_fraction, cfg.seed)
-    else:
-        raise ConfigError(f"data.split_mode '{cfg.split_mode}': expected 'leak_free' or 'paper'")
     for (_, patch), split in zip(trainval, splits):
         patch["split"] = split
     for s in scenes:
@@ -191,30 +184,6 @@ def assign_splits(scenes: list[dict[str, Any]], cfg: DataConfig) -> None:
             )
 
 
-def build_manifest(scenes: list[dict[str, Any]], cfg: DataConfig) -> dict[str, Any]:
-    """The manifest: deterministic for the same inputs (timings go to the summary, not here)."""
-    counts = np.zeros(NUM_CLASSES, np.int64)
-    for s in scenes:
-        for p in s["patches"]:
-            if p["split"] == TRAIN:
-                counts += np.asarray(p["class_counts"], np.int64)
-    per_split: dict[str, int] = {}
-    for s in scenes:
-        for p in s["patches"]:
-            per_split[p["split"]] = per_split.get(p["split"], 0) + 1
-    return {
-        "format_version": FORMAT_VERSION,
-        "written_by": WRITTEN_BY,
-        "data_config": config_to_dict(cfg),
-        "class_names": list(CLASS_NAMES),
-        "ignore_label": IGNORE_LABEL,
-        "split": {"mode": cfg.split_mode, "seed": cfg.seed, "val_fraction": cfg.val_fraction, "patches": per_split},
-        "train_class_counts": counts.tolist(),
-        "class_weights": class_weights(counts).tolist(),
-        "scenes": [{k: v for k, v in s.items() if k != "seconds"} for s in scenes],
-    }
-
-
 def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: int = 1, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Prepare every scene under `src` into `out`; returns a summary. The whole directory appears atomically.
 
@@ -230,7 +199,6 @@ def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: 
     files = find_scenes(src, cfg.scene_glob, cfg.test_scenes)
     start = time.perf_counter()
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
     names = [scene_name(f) for f in files]
     if len(set(names)) < len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -239,6 +207,7 @@ def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: 
     if missing:
         log.warning("data.test_scenes names %s match no scene file in %s", missing, src)
     jobs = [SceneJob(f, partial / "scenes" / scene_name(f), cfg, is_test_scene(f, cfg.test_scenes)) for f in files]
+    mark_dir(partial, KIND)
     try:
         if workers > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -253,7 +222,7 @@ def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: 
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
             os.replace(partial, out)
-            shutil.rmtree(old)
+            remove_tree(old, KIND)
         else:
             os.replace(partial, out)  # onto a missing or empty directory
     except BaseException:
@@ -280,37 +249,16 @@ def check_out_against_src(src: Path, out: Path) -> None:
         raise InputError(f"--out {out} contains the source directory --src {src}; replacing it would delete the scenes; choose another --out")
 
 
-PREPARED_ENTRIES = {"manifest.json", "scenes"}
-
-
-def is_prepared_dir(path: Path) -> bool:
-    """Whether `path` is a directory prepare wrote: a manifest that says so, and nothing but it and scenes/.
-
-    A manifest.json that no longer parses (truncated, edited) still counts, so that --overwrite can replace it."""
-    path = Path(path)
-    if not (path / "manifest.json").is_file() or not {p.name for p in path.iterdir()} <= PREPARED_ENTRIES:
-        return False
-    try:
-        manifest = json.loads((path / "manifest.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return True
-    return isinstance(manifest, dict) and (manifest.get("written_by") == WRITTEN_BY or {"format_version", "scenes"} <= set(manifest))
+KIND = "prepared"  # the kind of folder prepare makes (pointseg.io.ownership)
 
 
 def check_output_dir(out: Path, overwrite: bool) -> None:
-    """`out` may be missing, an empty directory, or (with overwrite) a directory prepare wrote."""
+    """`out` may be missing, an empty directory, or (with overwrite) a folder prepare made that holds only its own files."""
     if not out.exists() and not out.is_symlink():
         return
-    if not out.is_dir():
-        raise OutputExistsError(f"{out}: exists and is not a directory; choose another --out")
-    entries = sorted(p.name for p in out.iterdir())
-    if not entries:
+    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
         return
-    if not is_prepared_dir(out):
-        raise OutputExistsError(
-            f"{out}: not empty and not written by prepare (it holds {_some(entries)}); nothing was changed. "
-            f"Prepare replaces only a directory it wrote; choose a new or empty --out"
-        )
+    check_removable(out, KIND)
     if not overwrite:
         raise OutputExistsError(f"{out}: output exists (prepared data); pass --overwrite to replace it")
 
@@ -326,29 +274,14 @@ def clean_prepare_leftovers(out: Path) -> None:
             pid = p.name.rsplit("-", 1)[1]
             if not pid.isdigit() or pid_alive(int(pid)) or not p.is_dir():
                 continue
-            if kind == "old" and not out.exists() and is_prepared_dir(p):
+            if dir_kind(p) != KIND or (kind == "old" and foreign_files(p)):
+                continue  # not prepare's (a partial folder is prepare's work in progress, marked when it was made)
+            if kind == "old" and not out.exists():
                 os.replace(p, out)
                 log.warning("%s: restored from %s, left by a prepare killed while replacing it", out, p.name)
-            elif kind == "partial" or is_prepared_dir(p):
+            else:
                 shutil.rmtree(p)
                 log.warning("%s: removed %s, left by a killed prepare (process %s)", parent, p.name, pid)
 
 
-def load_manifest(prepared: str | Path) -> dict[str, Any]:
-    """Read a prepared directory's manifest, checking its format version."""
-    path = Path(prepared) / "manifest.json"
-    if not path.is_file():
-        raise InputNotFoundError(f"{path}: not found; run tools/prepare_stpls3d.py first")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        where = f" at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError) else ""
-        raise InputError(f"{path}: not valid JSON{where}: the file is truncated or was edited; "
-                         f"prepare the data again (tools/prepare_stpls3d.py --overwrite)") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        version = manifest.get("format_version") if isinstance(manifest, dict) else None
-        raise InputError(f"{path}: format version {version}, this pointseg reads {FORMAT_VERSION}; prepare again")
-    return manifest
-
-
-__all__ = ["EXCLUDED", "TRAIN", "VAL", "load_manifest", "prepare_dataset", "prepare_scene"]
+__all__ = ["EXCLUDED", "TRAIN", "VAL", "prepare_dataset", "prepare_scene"]

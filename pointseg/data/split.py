@@ -40,15 +40,3 @@ def split_leak_free(scene_of_patch: list[str], bounds: np.ndarray, block: float,
         else:
             out.append(EXCLUDED)
     return out
-
-
-def class_weights(counts: np.ndarray) -> np.ndarray:
-    """W_c = max_k n_k / n_c (the paper); classes with no points get weight 0."""
-    counts = np.asarray(counts, np.float64)
-    weights = np.zeros_like(counts)
-    present = counts > 0
-    if present.any():
-        weights[present] = counts.max() / counts[present]
-    return weights
-
-

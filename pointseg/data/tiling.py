@@ -13,12 +13,17 @@ lattice line just below its points, so its patches are exactly those an uncut sc
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pointseg.config import ConfigError
 from pointseg.data.voxelize import hash_keys, pack_cells, unpack_keys, voxel_cells
-from pointseg.errors import InputError
+from pointseg.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import torch
+
+    from pointseg.data.patches import TileTables
 
 
 @dataclass(frozen=True)
@@ -115,31 +120,23 @@ class TiledScene:
         t = self.tiles_of(patch)
         return int((self.tile_offsets[t + 1] - self.tile_offsets[t]).sum())
 
+    def tables(self, device: "torch.device | str" = "cpu") -> "TileTables":
+        """The tile tables for pointseg.data.patches.assemble, with the per-point arrays on `device`."""
+        import torch
+
+        from pointseg.data.patches import TileTables
+
+        def put(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
+        return TileTables(self.tile_offsets, self.voxel_offsets, put(self.order), put(self.point_voxel), put(self.voxel_coords))
+
     def patch(self, patch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(point indices (n,) int64, voxel coords (V, 3) int32 from 0, inverse (n,) int64) of a kept patch."""
-        positions, coords, inverse = assemble_patch(self.tiles_of(patch), self.tile_offsets, self.point_voxel, self.voxel_offsets, self.voxel_coords)
-        return self.order[positions], coords, inverse
+        from pointseg.data.patches import assemble
 
-
-def assemble_patch(
-    tiles: np.ndarray, tile_offsets: np.ndarray, point_voxel: np.ndarray, voxel_offsets: np.ndarray, voxel_coords: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Concatenate tiles into one patch: (positions in tile-sorted order, voxel coords from 0, point->voxel inverse)."""
-    positions, inverses, coords = [], [], []
-    n_vox = 0
-    for t in tiles:
-        a, b = int(tile_offsets[t]), int(tile_offsets[t + 1])
-        if a == b:
-            continue
-        va, vb = int(voxel_offsets[t]), int(voxel_offsets[t + 1])
-        positions.append(np.arange(a, b, dtype=np.int64))
-        inverses.append(point_voxel[a:b].astype(np.int64) + n_vox)
-        coords.append(voxel_coords[va:vb])
-        n_vox += vb - va
-    if not positions:
-        return np.zeros(0, np.int64), np.zeros((0, 3), np.int32), np.zeros(0, np.int64)
-    c = np.concatenate(coords)
-    return np.concatenate(positions), c - c.min(axis=0), np.concatenate(inverses)
+        a = assemble(self.tables(), [self.tiles_of(patch)])
+        return a.index.numpy(), a.coords[:, 1:].numpy(), a.inverse.numpy()
 
 
 def tile_scene(

@@ -82,11 +82,3 @@ def hash_voxels(cells: np.ndarray) -> Voxels:
 def voxelize(xyz: np.ndarray, voxel_size: float) -> Voxels:
     """Voxelize xyz (N, 3) at `voxel_size`: one voxel per occupied cell floor(xyz / voxel_size)."""
     return hash_voxels(voxel_cells(xyz, voxel_size))
-
-
-def voxel_mean(values: np.ndarray, inverse: np.ndarray, n_voxels: int) -> np.ndarray:
-    """Mean of per-point values (N, C) over each voxel -> (V, C) float32."""
-    counts = np.bincount(inverse, minlength=n_voxels)
-    sums = np.stack([np.bincount(inverse, weights=values[:, c], minlength=n_voxels) for c in range(values.shape[1])], axis=1)
-    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
-

@@ -10,16 +10,14 @@ from pointseg.io.dispatch import (
     OUTPUT_FORMATS,
     SCENE_SUFFIXES,
     WRITE_CLASS_MODES,
-    is_prediction,
-    output_format,
-    output_path,
     probability_field,
     read_bounds,
     read_scene,
     write_labelled,
 )
-from pointseg.io.errors import PointCloudError
+from pointseg.errors import PointCloudError
 from pointseg.io.las import read_las, read_las_bounds
+from pointseg.io.predictions import Prediction, is_prediction, output_format, output_path, read_prediction
 from pointseg.io.ply import read_ply, write_ply
 from pointseg.io.scene import Scene, SceneBounds, scene_name
 from pointseg.io.stpls3d import read_stpls3d_txt, write_stpls3d_txt
@@ -31,6 +29,7 @@ __all__ = [
     "ClassMap",
     "ClassMapError",
     "PointCloudError",
+    "Prediction",
     "Scene",
     "SceneBounds",
     "atomic_path",
@@ -45,6 +44,7 @@ __all__ = [
     "read_las",
     "read_las_bounds",
     "read_ply",
+    "read_prediction",
     "read_scene",
     "read_stpls3d_txt",
     "scene_name",

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pointseg.io.ownership import check_replaceable, record
+
 log = logging.getLogger(__name__)
 
 # .NAME.PID.RANDOM.tmp (mkstemp's random part has no dots)
@@ -36,11 +38,13 @@ def pid_alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is renamed to `path`, on error removed.
+    """Yield a temporary path beside `path`; on success it is renamed to `path` and recorded as pointseg's
+    (pointseg.io.ownership), on error removed. A `path` that exists and is not pointseg's is refused first.
 
     A crash therefore never leaves a half-written `path`; an older complete file stays untouched.
     """
     path = Path(path)
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -51,6 +55,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+        record(path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

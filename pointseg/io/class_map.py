@@ -4,7 +4,7 @@
     inverse: {class: code}      # optional; what --write-class classification writes for a class
     unmapped_code: 1            # optional; the code for a class nothing maps to (default 1, 'unclassified')
 
-A bare name ('asprs') is a map shipped in configs/class_maps/; anything else is a path to a YAML file.
+A bare name ('asprs') is a map shipped in pointseg/configs/class_maps/; anything else is a path to a YAML file.
 """
 
 from dataclasses import dataclass
@@ -14,14 +14,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from pointseg.config import shipped_configs
 from pointseg.constants import IGNORE_LABEL, NUM_CLASSES
+from pointseg.errors import ClassMapError
 
-SHIPPED_MAPS = Path(__file__).resolve().parents[2] / "configs" / "class_maps"
+SHIPPED_MAPS = shipped_configs() / "class_maps"  # package data: found in an installed package too
 MAX_CODE = 255  # LAS classification is one byte (5 bits in point formats 0-5)
-
-
-class ClassMapError(ValueError):
-    """A class map file that is missing or malformed; the message names the file."""
 
 
 @dataclass(frozen=True)

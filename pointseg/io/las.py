@@ -13,7 +13,7 @@ import numpy as np
 
 from pointseg.io.atomic import atomic_path
 from pointseg.io.class_map import ClassMap
-from pointseg.io.errors import PointCloudError
+from pointseg.errors import PointCloudError
 from pointseg.io.scene import Scene, SceneBounds
 from pointseg.io.validate import check_coordinates, colours_by_stored_range
 

@@ -6,7 +6,7 @@ import numpy as np
 from plyfile import PlyData, PlyElement
 
 from pointseg.io.atomic import atomic_path
-from pointseg.io.errors import PointCloudError
+from pointseg.errors import PointCloudError
 from pointseg.io.scene import Scene
 from pointseg.io.validate import check_coordinates, colours_by_stored_range, labels_to_int
 

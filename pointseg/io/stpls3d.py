@@ -8,7 +8,7 @@ import pandas as pd
 
 from pointseg.constants import IGNORE_LABEL
 from pointseg.io.atomic import atomic_path
-from pointseg.io.errors import PointCloudError
+from pointseg.errors import PointCloudError
 from pointseg.io.scene import Scene
 from pointseg.io.validate import check_coordinates, colours_to_uint8, first_bad_row, labels_to_int
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from pointseg.constants import IGNORE_LABEL, NUM_CLASSES
-from pointseg.io.errors import PointCloudError
+from pointseg.errors import PointCloudError
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,8 @@
 import torch
 from torch import nn
 
-from pointseg.config import ConfigError, LossConfig
+from pointseg.config import LOSS_NAMES, LossConfig
+from pointseg.errors import ConfigError
 from pointseg.losses.cross_entropy import FocalLoss, TopKCrossEntropy, WeightedCrossEntropy
 from pointseg.losses.lovasz import LovaszSoftmax
 from pointseg.losses.overlap import FocalTversky, SoftDice, SoftIoU, TopKDice, Tversky, WeightedDice
@@ -62,13 +63,16 @@ class CompoundLoss(nn.Module):
         return total
 
 
+assert set(LOSSES) == set(LOSS_NAMES), "pointseg.config.LOSS_NAMES lists the losses by name"
+
+
 def build_loss(cfg: LossConfig, class_weights: torch.Tensor | None) -> CompoundLoss:
-    """The configured loss; `class_weights` (C,) go to every term that takes them."""
+    """The configured loss (names and weights are checked by the config); `class_weights` (C,) go to every term
+    that takes them; a term's `params` are its keyword arguments."""
     terms = []
-    for term in cfg.terms:
-        if term.name not in LOSSES:
-            raise ConfigError(f"loss '{term.name}': unknown; choose from {sorted(LOSSES)}")
-        terms.append((term.name, term.weight, LOSSES[term.name](class_weights, **term.params)))
-    if not terms:
-        raise ConfigError("loss.terms: empty; name at least one loss")
+    for i, term in enumerate(cfg.terms):
+        try:
+            terms.append((term.name, term.weight, LOSSES[term.name](class_weights, **term.params)))
+        except TypeError as err:
+            raise ConfigError(f"loss.terms[{i}].params: {err} (loss '{term.name}')") from None
     return CompoundLoss(terms)

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from pointseg.config import Config, ConfigError, ModelConfig
+from pointseg.config import Config, ModelConfig
 from pointseg.data.features import Batch
 from pointseg.models.blocks import ASPP, ResidualBlock
 from pointseg.models.spconv_ops import SparseConvTensor, SparseSequential, down, subm, up, with_features
@@ -14,9 +14,7 @@ class SparseUNet(nn.Module):
 
     def __init__(self, in_channels: int, cfg: ModelConfig):
         super().__init__()
-        ch = list(cfg.channels)
-        if len(ch) < 2:
-            raise ConfigError("model.channels: need at least two levels")
+        ch = list(cfg.channels)  # at least two levels (checked by the config)
         self.levels = len(ch)
         self.stem = SparseSequential(subm(in_channels, ch[0], 3, "subm0"), nn.BatchNorm1d(ch[0]), nn.ReLU(inplace=True))
         self.encoder = nn.ModuleList(ResidualBlock(ch[i], ch[i], f"subm{i}") for i in range(self.levels))

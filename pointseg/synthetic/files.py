@@ -1,13 +1,14 @@
 """Write synthetic scenes as STPLS3D files (`N_points_GTv3.txt`)."""
 
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from pointseg.errors import OutputExistsError
-
-from pointseg.synthetic.city import make_scene
+from pointseg.errors import InputError
 from pointseg.io import write_stpls3d_txt
+from pointseg.io.ownership import check_replaceable
+from pointseg.synthetic.city import make_scene
 
 # A georeferenced-looking origin (UTM-like metres): float32 would lose centimetres here.
 DEFAULT_ORIGIN = (500000.0, 4000000.0, 100.0)
@@ -28,16 +29,31 @@ def write_synthetic_scenes(out: str | Path, scenes: list[int], size: float = 500
     return paths
 
 
+def ensure_scenes(out: str | Path, scenes: list[int], size: float = 500.0, density: float = 9.0, seed: int = 0,
+                  colour: str = "material", workers: int = 1) -> list[Path]:
+    """The scene files of numbers `scenes` in `out`, writing those that are missing (with `workers` processes).
+    Scenes already there are used as they are; returns every scene's path."""
+    missing = [n for n in scenes if not scene_path(out, n).is_file()]
+    if missing:
+        refuse_existing(out, missing)  # before any worker writes
+        args = [(out, [n], size, density, seed, colour) for n in missing]
+        if workers > 1 and len(missing) > 1:
+            with ProcessPoolExecutor(min(workers, len(missing))) as pool:
+                list(pool.map(write_synthetic_scenes, *zip(*args)))
+        else:
+            for a in args:
+                write_synthetic_scenes(*a)
+    return [scene_path(out, n) for n in scenes]
+
+
 def scene_path(out: str | Path, n: int) -> Path:
     return Path(out) / f"{n}_points_GTv3.txt"
 
 
 def refuse_existing(out: str | Path, scenes: list[int]) -> None:
-    """Raise OutputExistsError if a scene file to be written exists: it may be a user's real STPLS3D scene."""
-    existing = [scene_path(out, n) for n in scenes if scene_path(out, n).exists()]
-    if existing:
-        names = ", ".join(p.name for p in existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
-        raise OutputExistsError(f"{out}: {names} exist(s); synthetic scenes never replace a scene file: choose another --out or remove them")
+    """Raise OutputExistsError if a scene file to be written exists and pointseg did not write it: it may be a user's
+    real STPLS3D scene (checked for all scenes before any is written)."""
+    check_replaceable(*(scene_path(out, n) for n in scenes), hint="synthetic scenes never replace a scene file pointseg did not write: choose another --out")
 
 
 def parse_scene_numbers(text: str) -> list[int]:
@@ -46,7 +62,7 @@ def parse_scene_numbers(text: str) -> list[int]:
     for part in text.split(","):
         a, _, b = part.strip().partition("-")
         if not a.isdigit() or (b and not b.isdigit()):
-            raise ValueError(f"scene numbers '{text}': expected a list like '1-5,10'")
+            raise InputError(f"scene numbers '{text}': expected a list like '1-5,10'")
         out += list(range(int(a), int(b or a) + 1))
     return out
 

@@ -1,8 +1,7 @@
 """A labelled cloud for pictures: points, colours, predicted classes, ground truth, confidence, entropy.
 
-Reads what tools/infer.py writes (<scene>_pred.ply with `class` and `confidence` fields; LAS/LAZ with
-`pred_class`, `confidence` and `entropy` extra dimensions) or any scene with a label field (then the
-labels are ground truth). The per-point prediction fields are read here and nowhere else.
+Reads what tools/infer.py writes (through pointseg.io.predictions, the one reader of prediction files) or any
+scene with a label field (then the labels are ground truth).
 """
 
 from dataclasses import dataclass
@@ -11,11 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from pointseg.constants import IGNORE_LABEL, NUM_CLASSES
-from pointseg.io import PointCloudError, Scene, read_scene, scene_name
-
-PRED_MARK = "_pred"  # <scene>_pred.<ext>: a file tools/infer.py wrote
-PRED_CLASS_FIELDS = ("pred_class", "class")  # where a prediction file keeps its classes, in order of preference
-SCORE_FIELDS = ("confidence", "entropy")
+from pointseg.errors import PointCloudError
+from pointseg.io import Scene, read_scene
+from pointseg.io.predictions import holds_prediction, read_prediction, source_name
 
 
 @dataclass
@@ -39,57 +36,20 @@ class LabelledCloud:
         return len(self.xyz)
 
 
-def _extra_fields(path: Path) -> dict[str, np.ndarray]:
-    """The prediction fields (PRED_CLASS_FIELDS + SCORE_FIELDS) a PLY or LAS/LAZ file holds, by lower-case name."""
-    wanted = set(PRED_CLASS_FIELDS + SCORE_FIELDS)
-    suffix = path.suffix.lower()
-    if suffix == ".ply":
-        from plyfile import PlyData
-
-        vertex = PlyData.read(str(path))["vertex"].data
-        return {n.lower(): np.asarray(vertex[n]) for n in vertex.dtype.names if n.lower() in wanted}
-    if suffix in (".las", ".laz"):
-        import laspy
-
-        las = laspy.read(str(path))
-        return {n.lower(): np.asarray(las[n]) for n in las.point_format.extra_dimension_names if n.lower() in wanted}
-    return {}
-
-
-def is_prediction_file(path: str | Path, fields: dict[str, np.ndarray] | None = None) -> bool:
-    """A file tools/infer.py wrote: named <scene>_pred.* or holding confidence / pred_class fields."""
-    path = Path(path)
-    fields = _extra_fields(path) if fields is None else fields
-    return scene_name(path).endswith(PRED_MARK) or "confidence" in fields or "pred_class" in fields
-
-
 def read_labelled(path: str | Path, truth: str | Path | Scene | None = None) -> LabelledCloud:
-    """Read a prediction file or a labelled scene, and optionally the ground truth of the same points
-    (a scene file, or a Scene already read).
+    """Read a prediction file (pointseg.io.predictions) or a labelled scene, and optionally the ground truth of the
+    same points (a scene file, or a Scene already read).
 
     Raises PointCloudError (one line naming the file) when the truth has other points or no labels, or a
     predicted class lies outside 0..14.
     """
     path = Path(path)
-    scene = read_scene(path)  # validates the file and gives xyz, rgb and its label field
-    fields = _extra_fields(path)
-    name = scene_name(path)
-    cloud = LabelledCloud(path, name[: -len(PRED_MARK)] if name.endswith(PRED_MARK) else name, scene.xyz, scene.rgb)
-    if is_prediction_file(path, fields):
-        field = next((f for f in PRED_CLASS_FIELDS if f in fields), None)
-        pred = fields[field].astype(np.int64) if field else scene.labels
-        if pred is None:
-            raise PointCloudError(path, "a prediction file without a 'class' or 'pred_class' field")
-        bad = (pred < 0) | (pred >= NUM_CLASSES)
-        if bad.any():
-            raise PointCloudError(path, f"{int(bad.sum())} points with a predicted class outside 0..{NUM_CLASSES - 1}")
-        cloud.pred = pred
-        if "confidence" in fields:
-            cloud.confidence = fields["confidence"].astype(np.float32)
-        if "entropy" in fields:
-            cloud.entropy = fields["entropy"].astype(np.float32)
+    if holds_prediction(path):
+        p = read_prediction(path)
+        cloud = LabelledCloud(path, source_name(path), p.scene.xyz, p.scene.rgb, p.pred, None, p.confidence, p.entropy)
     else:
-        cloud.truth = scene.labels
+        scene = read_scene(path)  # validates the file and gives xyz, rgb and its label field
+        cloud = LabelledCloud(path, source_name(path), scene.xyz, scene.rgb, truth=scene.labels)
     if truth is not None:
         cloud.truth = read_truth(truth, cloud)
     return cloud

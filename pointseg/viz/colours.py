@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pointseg.constants import CLASS_NAMES, CLASS_PALETTE, NUM_CLASSES
+from pointseg.errors import InputError
 from pointseg.viz.cloud import LabelledCloud
 
 BACKGROUND = (24, 24, 28)  # map pixels no point falls in
@@ -49,8 +50,6 @@ def class_colours(labels: np.ndarray) -> np.ndarray:
 def error_colours(pred: np.ndarray, truth: np.ndarray, errors: str = "truth") -> np.ndarray:
     """(N, 3) uint8: CORRECT where pred == truth; wrong points in their true class's colour (errors="truth")
     or WRONG red (errors="red"); UNLABELLED where the truth is -100."""
-    if errors not in ("truth", "red"):
-        raise ValueError(f"viz.errors '{errors}': expected 'truth' or 'red'")
     out = class_colours(truth) if errors == "truth" else np.broadcast_to(WRONG, (len(pred), 3)).copy()
     out[pred == truth] = CORRECT
     out[(truth < 0) | (truth >= NUM_CLASSES)] = UNLABELLED
@@ -82,7 +81,7 @@ def percent(part: float, total: float) -> str:
 def colouring(cloud: LabelledCloud, mode: str, errors: str = "truth") -> tuple[np.ndarray, Legend]:
     """Colours (N, 3) uint8 of every point for `mode` (one of MODES) and the legend that explains them."""
     if mode not in available(cloud):
-        raise ValueError(f"{cloud.path}: cannot colour by '{mode}' (available: {', '.join(available(cloud))})")
+        raise InputError(f"{cloud.path}: cannot colour by '{mode}' (available: {', '.join(available(cloud))})")
     title = TITLES[mode]
     if mode in ("pred", "truth"):
         labels = cloud.pred if mode == "pred" else cloud.truth

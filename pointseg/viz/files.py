@@ -1,29 +1,14 @@
-"""Writing pictures and reports: atomic, marked as pointseg's, never over a file pointseg did not write."""
+"""Writing pictures and reports: atomic, never over a file pointseg did not write (pointseg.io.ownership)."""
 
 from pathlib import Path
 
 import numpy as np
 
+from pointseg.errors import InputError
 from pointseg.io.atomic import atomic_path
 
 SOFTWARE = "pointseg"
-PNG_MARK = b"tEXtSoftware\x00" + SOFTWARE.encode()  # the PNG text chunk both writers below put before the pixels
 HTML_MARK = f'<meta name="generator" content="{SOFTWARE}">'
-
-
-def written_by_pointseg(path: Path) -> bool:
-    """True for a PNG or HTML file that carries pointseg's mark in its first 4 KiB."""
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    return PNG_MARK in head or HTML_MARK.encode() in head
-
-
-def check_replaceable(path: str | Path) -> Path:
-    """Refuse to overwrite a file that exists and was not written by pointseg."""
-    path = Path(path)
-    if path.exists() and (not path.is_file() or not written_by_pointseg(path)):
-        raise FileExistsError(f"{path}: exists and was not written by pointseg; move it away or choose another output folder")
-    return path
 
 
 def save_image(path: str | Path, image: np.ndarray) -> Path:
@@ -32,7 +17,7 @@ def save_image(path: str | Path, image: np.ndarray) -> Path:
 
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", SOFTWARE)
-    path = check_replaceable(path)
+    path = Path(path)
     with atomic_path(path) as tmp:
         Image.fromarray(np.ascontiguousarray(image, np.uint8), "RGB").save(tmp, format="PNG", pnginfo=info)
     return path
@@ -40,7 +25,7 @@ def save_image(path: str | Path, image: np.ndarray) -> Path:
 
 def save_figure(path: str | Path, figure) -> Path:
     """Write a matplotlib Figure as PNG at its own size (figsize x dpi), atomically."""
-    path = check_replaceable(path)
+    path = Path(path)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=figure.dpi, metadata={"Software": SOFTWARE})
     return path
@@ -50,7 +35,7 @@ def save_html(path: str | Path, text: str) -> Path:
     """Write an HTML page (which must carry HTML_MARK) atomically."""
     if HTML_MARK not in text[:2000]:
         raise ValueError("save_html: the page lacks pointseg's generator mark in its head")
-    path = check_replaceable(path)
+    path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
@@ -61,5 +46,5 @@ def png_size(path: str | Path) -> tuple[int, int]:
     with open(path, "rb") as f:
         head = f.read(24)
     if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        raise ValueError(f"{path}: not a PNG file")
+        raise InputError(f"{path}: not a PNG file")
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from pointseg.config import VizConfig
+from pointseg.errors import InputError
 from pointseg.viz.cloud import LabelledCloud
 from pointseg.viz.colours import BACKGROUND, TITLES, Legend, available, colouring
 from pointseg.viz.files import save_image
@@ -140,7 +141,6 @@ def overview(cloud: LabelledCloud, modes: list[str], cfg: VizConfig, view: View 
 def scene_pictures(cloud: LabelledCloud, out_dir: str | Path, cfg: VizConfig, modes: list[str] | None = None) -> dict[str, Path]:
     """Write <name>_<mode>.png for each colouring the cloud has (or `modes`), <name>_overview.png when it has
     prediction and ground truth, and <name>_oblique.png (cfg.side_view). Returns {label: path}."""
-    check_config(cfg)
     out_dir = Path(out_dir)
     have = available(cloud)
     heat = cfg.heat if cfg.heat in have else next((m for m in ("confidence", "entropy") if m in have), None)
@@ -150,7 +150,7 @@ def scene_pictures(cloud: LabelledCloud, out_dir: str | Path, cfg: VizConfig, mo
     missing = [m for m in modes if m not in have]
     if missing:
         hint = " (ground truth and errors need --gt)" if {"truth", "errors"} & set(missing) else ""
-        raise ValueError(f"{cloud.path}: cannot draw {', '.join(missing)}; this file gives {', '.join(have)}{hint}")
+        raise InputError(f"{cloud.path}: cannot draw {', '.join(missing)}; this file gives {', '.join(have)}{hint}")
     raster = render(cloud.xyz, TOP, cfg.resolution, cfg.max_pixels, cfg.fill)
     written = {}
     for mode in modes:
@@ -161,21 +161,6 @@ def scene_pictures(cloud: LabelledCloud, out_dir: str | Path, cfg: VizConfig, mo
         main = "pred" if "pred" in have else have[0]
         written["oblique"] = save_image(out_dir / f"{cloud.name}_oblique.png", oblique_picture(cloud, main, cfg))
     return written
-
-
-def check_config(cfg: VizConfig) -> None:
-    """Raise ValueError naming the viz.* setting that has no meaning."""
-    problems = []
-    if not cfg.resolution > 0:
-        problems.append(f"viz.resolution {cfg.resolution}: must be > 0 (metres per pixel)")
-    if cfg.max_pixels < 16 or cfg.min_pixels < 0 or cfg.fill < 0:
-        problems.append(f"viz.max_pixels {cfg.max_pixels} (>= 16), viz.min_pixels {cfg.min_pixels} (>= 0), viz.fill {cfg.fill} (>= 0)")
-    for key, value, allowed in (("errors", cfg.errors, ("truth", "red")), ("heat", cfg.heat, ("confidence", "entropy")),
-                                ("oblique", cfg.oblique, ("zbuffer", "open3d", "none"))):
-        if value not in allowed:
-            problems.append(f"viz.{key} '{value}': expected one of {', '.join(allowed)}")
-    if problems:
-        raise ValueError("; ".join(problems))
 
 
 def oblique_picture(cloud: LabelledCloud, mode: str, cfg: VizConfig) -> np.ndarray:

@@ -4,7 +4,6 @@ Each function returns a matplotlib Figure of a fixed size in pixels (figsize x d
 to be written with pointseg.viz.files.save_figure or turned into an array with figure_array.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from pointseg.constants import CLASS_NAMES, CLASS_PALETTE, NUM_CLASSES
 from pointseg.metrics import scores
+from pointseg.train.run_dir import METRICS_LOG, read_metrics_log
 
 DPI = 100
 CONFUSION_SIZE = (10.0, 8.5)  # inches: 1000 x 850 pixels
@@ -92,25 +92,6 @@ def iou_figure(iou: np.ndarray, title: str, per_scene: dict[str, np.ndarray] | N
     return fig
 
 
-def read_metrics_log(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl, one per epoch; a resumed run's repeated epochs keep their last record."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no training log (metrics.jsonl is written by tools/train.py)")
-    by_epoch: dict[int, dict[str, Any]] = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise ValueError(f"{path}: line {n} is not JSON (a truncated write?); remove that line") from None
-        by_epoch[int(record["epoch"])] = record
-    if not by_epoch:
-        raise ValueError(f"{path}: empty training log: no epoch finished yet")
-    return [by_epoch[e] for e in sorted(by_epoch)]
-
-
 def curves_figure(records: list[dict[str, Any]], title: str):
     """2 x 2 panels over epochs: the loss and each loss_<term>; learning rate; validation OA and mIoU; voxels/s."""
     fig = _figure(CURVES_SIZE)
@@ -160,7 +141,7 @@ def write_training_curves(work_dir: str | Path) -> Path:
     from pointseg.viz.files import save_figure
 
     work_dir = Path(work_dir)
-    records = read_metrics_log(work_dir / "metrics.jsonl")
+    records = read_metrics_log(work_dir / METRICS_LOG)
     return save_figure(work_dir / "training_curves.png", curves_figure(records, f"{work_dir.name}: {len(records)} epochs"))
 
 

@@ -15,26 +15,18 @@ import numpy as np
 
 from pointseg.config import Config, VizConfig, config_to_dict
 from pointseg.io import read_scene
-from pointseg.metrics import confusion_matrix, scores
-from pointseg.viz.cloud import PRED_MARK, read_labelled
-from pointseg.viz.files import check_replaceable, save_figure
+from pointseg.metrics import POOLED, confusion_matrix, scores
+from pointseg.io.predictions import find_prediction
+from pointseg.viz.cloud import read_labelled
+from pointseg.io.ownership import check_replaceable
+from pointseg.viz.files import save_figure
 from pointseg.viz.pictures import scene_pictures
-from pointseg.viz.plots import confusion_figure, curves_figure, iou_figure, read_metrics_log
+from pointseg.train.run_dir import read_metrics_log
+from pointseg.viz.plots import confusion_figure, curves_figure, iou_figure
 from pointseg.viz.report import SceneSection, build_report, write_report
 
 log = logging.getLogger("pointseg.viz")
 
-PREDICTION_SUFFIXES = (".ply", ".las", ".laz")
-POOLED = "all"
-
-
-def find_prediction(out_dir: Path, name: str) -> Path:
-    """The <name>_pred.<ply|las|laz> file a run wrote into out_dir."""
-    for suffix in PREDICTION_SUFFIXES:
-        path = out_dir / f"{name}{PRED_MARK}{suffix}"
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"{out_dir}: no prediction file {name}{PRED_MARK}.ply/.las/.laz")
 
 
 def write_run_pictures(out_dir: str | Path, scenes: dict[str, tuple[Path | None, Path | None]], cfg: VizConfig,

@@ -1,4 +1,4 @@
-"""Process-group setup for torchrun (NCCL on GPUs, gloo on CPU) and small collective helpers."""
+"""Process-group setup for torchrun (NCCL on GPUs, gloo on CPU), device choice, and small collective helpers."""
 
 import os
 from collections.abc import Sequence
@@ -66,6 +66,19 @@ def all_gather_objects(obj: Any) -> list[Any]:
     out: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def gather_or_raise(result: Any, error: Exception | None, rank: int) -> list[Any]:
+    """Every rank's `result`, in rank order, after a step each rank did on its own share. A rank that failed
+    (`error`) hands its failure to the others so none waits for ever in a later collective: it raises its own
+    error, the others a RuntimeError naming it (as a message: errors naming a file do not always pickle). A collective."""
+    gathered = all_gather_objects((result, None if error is None else (rank, str(error))))
+    if error is not None:
+        raise error
+    failed = next((f for _, f in gathered if f is not None), None)
+    if failed is not None:
+        raise RuntimeError(f"stopped: rank {failed[0]} failed: {failed[1]}")
+    return [r for r, _ in gathered]
 
 
 def shard_largest_first(sizes: Sequence[float], world: int, rank: int) -> list[int]:

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pointseg.engine.distributed import all_gather_objects, shard_largest_first
-from pointseg.io import ClassMap, PointCloudError, Scene, atomic_path, atomic_write_text, read_las_bounds, read_scene, scene_name
+from pointseg.config import Config
+from pointseg.distributed import gather_or_raise, shard_largest_first
+from pointseg.errors import PointCloudError
+from pointseg.io import ClassMap, Scene, atomic_path, atomic_write_text, read_las_bounds, read_scene, scene_name
 from pointseg.io.las import LAS_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,12 @@ def coverage_origin(tiles: list[TileInfo]) -> np.ndarray:
     return np.floor(np.stack([t.bounds[:3] for t in tiles]).min(axis=0))
 
 
+def coverage_frame(tiles: list[TileInfo]) -> float:
+    """The side of the square, from the coverage's origin, that holds every tile: the frame of the test-time views,
+    the same for all tiles so that the patch lattice still matches across tiles."""
+    return float((np.stack([t.bounds[3:5] for t in tiles]).max(axis=0) - coverage_origin(tiles)[:2]).max())
+
+
 def _file_key(path: Path) -> dict:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -160,12 +168,7 @@ def index_tiles(files: list[Path], out: Path, buffer: float, rank: int = 0, worl
         except Exception as err:  # handed to every rank below, so none waits for ever
             error = err
             break
-    gathered = all_gather_objects((entries, None if error is None else (rank, str(error))))
-    if error is not None:
-        raise error
-    for part, failed in gathered:
-        if failed is not None:  # a message, not the exception: errors naming a file do not survive pickling
-            raise RuntimeError(f"stopped: rank {failed[0]} failed: {failed[1]}")
+    for part in gather_or_raise(entries, error, rank):
         cached.update(part)
     index = {f.name: cached[f.name] for f in files}
     if rank == 0 and stale:
@@ -244,7 +247,6 @@ def tile_with_buffer(tiles: list[TileInfo], i: int, buffer: float, origin: np.nd
     return own, both, targets
 
 
-def coverage_buffer(buffer: float | None, cfg_buffer: float, patch_size: float) -> float:
-    """The buffer in metres: the command line's, else the config's infer.coverage_buffer; < 0 means one patch."""
-    value = cfg_buffer if buffer is None else buffer
-    return patch_size if value < 0 else float(value)
+def coverage_buffer(cfg: Config) -> float:
+    """The buffer in metres: infer.coverage_buffer, or one patch (data.patch_size) when it is -1."""
+    return cfg.data.patch_size if cfg.infer.coverage_buffer < 0 else cfg.infer.coverage_buffer

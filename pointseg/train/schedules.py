@@ -3,7 +3,7 @@
 import math
 from collections.abc import Callable
 
-from pointseg.config import ConfigError
+from pointseg.errors import ConfigError
 
 SCHEDULERS = ("none", "cosine", "onecycle")
 

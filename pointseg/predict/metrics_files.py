@@ -7,9 +7,8 @@ import numpy as np
 
 from pointseg.constants import CLASS_NAMES
 from pointseg.io.atomic import atomic_write_text
-from pointseg.metrics import Scores, format_table, scores
+from pointseg.metrics import POOLED, Scores, format_table, scores
 
-POOLED = "all"
 
 
 def write_metrics(out_dir: str | Path, confusions: dict[str, np.ndarray]) -> str:

@@ -1,5 +1,5 @@
-"""Runs of several configs on one data set: prepare once per data config, train (or resume, or skip a
-finished run), label the test scenes, collect the scores. Used by tools/reproduce_table1.py and
+"""The study runner: several configs on one data set. Prepare once per data config, train (or resume, or skip a
+finished run), label the test scenes, collect the scores into a table. Used by tools/reproduce_table1.py and
 tools/recipe_study.py; each step skips what is already done, so a cut run picks up where it stopped."""
 
 import json
@@ -9,24 +9,69 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 
-from pointseg.config import Config, config_to_dict, fingerprint
+from pointseg.config import Checked, Config, Positive, config_to_dict, fingerprint, load_config, read_checked
+from pointseg.errors import ConfigError
 from pointseg.constants import CLASS_NAMES
 from pointseg.data.dataset import PatchDataset
+from pointseg.data.manifest import load_manifest
 from pointseg.data.prepare import prepare_dataset
-from pointseg.engine.checkpoint import load_checkpoint
-from pointseg.engine.labeling import label_scenes
-from pointseg.engine.trainer import train
-from pointseg.errors import OutputExistsError
+from pointseg.distributed import pick_device
 from pointseg.io.atomic import atomic_write_text
+from pointseg.models.checkpoint import load_checkpoint
 from pointseg.models.diagnostics import aspp_neighbour_report
+from pointseg.predict.label import label_scenes
+from pointseg.train.loop import train
+from pointseg.train.run_dir import training_totals
 
 log = logging.getLogger("pointseg.experiments")
 # column heads for the 15 classes, in CLASS_NAMES order
 SHORT_NAMES = ("ground", "bldg", "low veg", "med veg", "high veg", "vehicle", "truck", "aircraft", "military", "bike", "moto",
                "pole", "sign", "clutter", "fence")
+
+
+@dataclass(frozen=True)
+class StudyData(Checked):
+    scenes: str = "1-10"  # synthetic scene numbers, e.g. "1-10"; 5 and 10 are test scenes by default
+    size: Positive = 100.0  # their side in metres
+
+
+@dataclass(frozen=True)
+class StudyRow(Checked):
+    name: str = ""
+    overrides: list[str] = field(default_factory=list)  # dotted overrides on top of the base config
+    checkpoint_of: str = ""  # re-label that row's model with this row's infer settings instead of training
+
+    def check(self) -> None:
+        if not self.name:
+            raise ConfigError("name: every row needs a name")
+
+
+@dataclass(frozen=True)
+class Study(Checked):
+    """A study YAML: the base config (relative to the study file), the synthetic data, and the rows."""
+
+    base: str = ""
+    data: StudyData = field(default_factory=StudyData)
+    rows: list[StudyRow] = field(default_factory=list)
+
+    def check(self) -> None:
+        names = [r.name for r in self.rows]
+        if not names:
+            raise ConfigError("rows: empty; a study needs at least one row")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ConfigError(f"rows: names {twice} appear twice")
+        unknown = sorted({r.checkpoint_of for r in self.rows if r.checkpoint_of} - set(names))
+        if unknown:
+            raise ConfigError(f"rows: checkpoint_of names no row: {unknown}")
+
+
+def load_study(path: str | Path) -> tuple[Study, dict[str, Config]]:
+    """A study and every row's config, all checked before any work starts."""
+    study = read_checked(Study, path)
+    base = Path(path).parent / study.base
+    return study, {row.name: load_config(base, row.overrides) for row in study.rows}
 
 
 @dataclass
@@ -78,14 +123,6 @@ def aspp_diagnostic(cfg: Config, prepared: Path) -> dict[int, float]:
     return aspp_neighbour_report(sample.voxel_coords, len(cfg.model.channels) - 1, cfg.model.aspp_dilations)
 
 
-def training_totals(work_dir: Path) -> tuple[int, float, int]:
-    """(epochs, training seconds, voxels seen) summed over metrics.jsonl."""
-    lines = [json.loads(line) for line in (work_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    seconds = sum(r["seconds"] for r in lines)
-    voxels = int(sum(r["voxels_per_s"] * r["seconds"] for r in lines))
-    return len(lines), seconds, voxels
-
-
 def run_model(name: str, cfg: Config, src: Path, root: Path, device: str, workers: int = 1, command: str = "",
               checkpoint_of: str | None = None) -> RunResult:
     """Prepare (once), train or resume, label the test scenes with best.pt; results.json in root/name.
@@ -101,11 +138,10 @@ def run_model(name: str, cfg: Config, src: Path, root: Path, device: str, worker
     if result_path.is_file() and result_path.stat().st_mtime >= (trained / "last.pt").stat().st_mtime:  # nothing trained since
         saved = json.loads(result_path.read_text())
         return RunResult(**{**saved, "aspp": {int(k): v for k, v in saved["aspp"].items()}})
-    manifest = json.loads((prepared / "manifest.json").read_text())
+    manifest = load_manifest(prepared)
     tests = [src / s["file"] for s in manifest["scenes"] if s["role"] == "test"]
     t0 = time.perf_counter()
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
-    label_scenes(ckpt, tests, work / "test_predictions", dev, progress=False, overrides=[f"infer.tta={cfg.infer.tta}"])
+    label_scenes(ckpt, tests, work / "test_predictions", pick_device(device), settings={"infer": {"tta": cfg.infer.tta}}, progress=False)
     infer_s = time.perf_counter() - t0
     metrics = json.loads((work / "test_predictions" / "metrics.json").read_text())["all"]
     best = load_checkpoint(ckpt)
@@ -117,14 +153,9 @@ def run_model(name: str, cfg: Config, src: Path, root: Path, device: str, worker
     return result
 
 
-TABLE_MARK = "<!-- written by pointseg: tools/reproduce_table1.py or tools/recipe_study.py -->"
-
-
 def write_table(path: Path, table: str) -> None:
-    """Write a results table atomically; never replace a file of that name that pointseg did not write."""
-    if path.exists() and not path.read_text(errors="replace").startswith(TABLE_MARK):
-        raise OutputExistsError(f"{path}: exists and was not written by pointseg; choose another --root or move it")
-    atomic_write_text(path, f"{TABLE_MARK}\n{table}\n")
+    """Write a results table atomically; never over a file of that name that pointseg did not write (pointseg.io.ownership)."""
+    atomic_write_text(path, f"{table}\n")
 
 
 def markdown_table(results: list[RunResult], reference: dict[str, tuple[float, float]] | None = None) -> str:

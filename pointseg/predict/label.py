@@ -1,0 +1,142 @@
+"""Label scene files or a tiled coverage end to end (read -> stitch -> labelled PLY/LAS/LAZ -> record -> metrics),
+on one rank or many."""
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pointseg.config import Config, apply_overrides, load_config
+from pointseg.constants import CLASS_PALETTE
+from pointseg.distributed import gather_or_raise, shard_largest_first
+from pointseg.errors import InputNotFoundError, UserError
+from pointseg.io import SCENE_SUFFIXES, is_prediction, load_class_map, output_path, read_scene, scene_name, write_labelled
+from pointseg.io.atomic import clean_stale_temp_files
+from pointseg.io.identity import file_sha256
+from pointseg.metrics import confusion_matrix
+from pointseg.predict.coverage import coverage_buffer, coverage_frame, coverage_origin, index_tiles, tile_with_buffer
+from pointseg.predict.metrics_files import write_metrics
+from pointseg.predict.predictor import load_predictor
+from pointseg.predict.records import finished_record, write_record
+from pointseg.predict.stitch import predict_scene
+
+log = logging.getLogger(__name__)
+
+
+def list_scenes(path: str | Path | list[Path]) -> list[Path]:
+    """One scene file, a list of them, or every .txt/.ply/.las/.laz in a directory (sorted), leaving out our own *_pred outputs."""
+    if isinstance(path, list):
+        return [p for item in path for p in list_scenes(item)]
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise InputNotFoundError(f"{path}: no such file or directory")
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in SCENE_SUFFIXES and not is_prediction(p))
+    if not files:
+        raise InputNotFoundError(f"{path}: no .txt, .ply, .las or .laz scenes")
+    return files
+
+
+def class_map_name(cfg: Config) -> str:
+    """The class map of a labelling run: infer.class_map, else the checkpoint's data.class_map."""
+    return cfg.infer.class_map or cfg.data.class_map
+
+
+def run_settings(cfg: Config, ckpt: Path) -> dict[str, Any]:
+    """What decides a labelled file's content besides its input: recorded beside each output, compared by --skip-existing."""
+    settings = {"checkpoint_sha256": file_sha256(ckpt), "stride": cfg.infer.stride, "colorize": cfg.infer.colorize,
+                "format": cfg.infer.output_format, "write_class": cfg.infer.write_class, "probabilities": cfg.infer.probabilities,
+                "class_map": class_map_name(cfg), "tta": cfg.infer.tta}
+    if cfg.infer.coverage:
+        settings["buffer"] = coverage_buffer(cfg)
+    return settings
+
+
+def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | Path, device: torch.device,
+                 overrides: list[str] | tuple[str, ...] = (), settings: dict[str, Any] | None = None, *, skip_existing: bool = False,
+                 strict: bool = False, pictures: bool = False, progress: bool = True, rank: int = 0, world: int = 1) -> dict[str, Any]:
+    """Write <scene>_pred.<ply|las|laz> and <scene>_pred.json for each input; where ground truth exists,
+    metrics.json/.csv. Returns a summary (rank 0's table; the counts of the whole set).
+
+    How to label comes from the checkpoint's config with dotted `overrides` and `settings` (nested values, e.g.
+    from command-line flags) on top, both limited to infer.* and viz.*: stride, batch sizes, test-time views,
+    output format, write_class, probabilities, colorize, class map, coverage and its buffer. Settings are
+    checked before any scene is read.
+    infer.coverage: the inputs are adjacent tiles of one cloud, each labelled with a buffer of its neighbours'
+    points (pointseg.predict.coverage). skip_existing: scenes whose complete output exists (from the same
+    checkpoint and settings) are not labelled again. rank/world (torchrun): the scenes are shared among the
+    ranks, largest first; each rank writes its own outputs and rank 0 the metrics of the whole set; all ranks
+    must call this together.
+    A scene that is bad input is skipped with one logged line and listed in the summary's `failed`
+    ({file: message}); the others are labelled and scored. With `strict` the first bad scene stops the run.
+    pictures: rank 0 also draws maps, plots and report.html (pointseg.viz.run).
+    """
+    ckpt = Path(ckpt)
+    apply_overrides(load_config(None), overrides, allowed=("infer", "viz"), settings=settings)  # bad values stop before the checkpoint is read
+    predict, cfg = load_predictor(ckpt, device)
+    cfg = apply_overrides(cfg, overrides, allowed=("infer", "viz"), settings=settings)
+    classes = load_class_map(class_map_name(cfg))
+    files = list_scenes(inputs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    clean_stale_temp_files(out)
+    record_settings = run_settings(cfg, ckpt)
+    fmt = cfg.infer.output_format
+    if cfg.infer.coverage:
+        buffer_m = coverage_buffer(cfg)
+        tiles = index_tiles(files, out, buffer_m, rank, world, progress and rank == 0)
+        origin, frame = coverage_origin(tiles), coverage_frame(tiles)
+        sizes = [t.points for t in tiles]
+    else:
+        sizes = [f.stat().st_size for f in files]
+    bars = progress and rank == 0  # progress bars on rank 0 only
+    records: dict[str, dict] = {}
+    failed: dict[str, str] = {}
+    error: Exception | None = None
+    for i in tqdm(shard_largest_first(sizes, world, rank), desc="tiles" if cfg.infer.coverage else "scenes", unit="file", disable=not bars):
+        name, labelled = scene_name(files[i]), output_path(out, files[i], fmt)
+        try:
+            record = finished_record(out, name, labelled, record_settings) if skip_existing else None
+            if record is not None:
+                records[name] = {**record, "skipped": True}
+                continue
+            t0 = time.perf_counter()
+            if cfg.infer.coverage:
+                scene, both, targets = tile_with_buffer(tiles, i, buffer_m, origin, classes)
+                pred = predict_scene(both, predict, cfg, bars, device, cfg.infer.probabilities, targets, frame=frame)
+                del both
+            else:
+                scene = read_scene(files[i], classes)
+                pred = predict_scene(scene, predict, cfg, bars, device, cfg.infer.probabilities)
+            write_labelled(labelled, scene, pred.labels, pred.confidence, pred.entropy, pred.probabilities, cfg.infer.write_class, classes,
+                           CLASS_PALETTE[pred.labels] if cfg.infer.colorize else None)
+            confusion = None if scene.labels is None else confusion_matrix(scene.labels, pred.labels).tolist()
+            record = {"points": len(scene), "confusion": confusion, "seconds": time.perf_counter() - t0, "settings": record_settings}
+            write_record(out, name, record)
+            records[name] = {**record, "skipped": False}
+        except UserError as err:
+            if strict or cfg.infer.coverage:  # a coverage needs every tile (its neighbours' buffers too)
+                error = err
+                break
+            log.error("skipped %s (--strict stops at the first bad scene)", err)
+            failed[str(files[i])] = str(err)
+        except Exception as err:  # handed to every rank below, so none waits for ever in the gather
+            error = err
+            break
+    gathered = gather_or_raise((records, failed), error, rank)
+    merged = {k: v for part, _ in gathered for k, v in part.items()}
+    failed = {k: v for _, part in gathered for k, v in part.items()}
+    confusions = {n: np.asarray(merged[n]["confusion"]) for n in map(scene_name, files) if n in merged and merged[n]["confusion"] is not None}
+    table = write_metrics(out, confusions) if confusions and rank == 0 else ""
+    if pictures and rank == 0:
+        from pointseg.viz.run import write_run_pictures
+
+        done = {scene_name(f): (output_path(out, f, fmt), f) for f in files if scene_name(f) in merged}
+        write_run_pictures(out, done, cfg.viz, ckpt, cfg, device, {n: r["seconds"] for n, r in merged.items()})
+    return {"scenes": sum(not r["skipped"] for r in merged.values()), "skipped": sum(r["skipped"] for r in merged.values()),
+            "seconds": {n: r["seconds"] for n, r in merged.items()}, "table": table, "failed": failed}

@@ -375,7 +375,7 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return values
 
 
-def _override_value(text: str) -> Any:
+def _override_value(text: str, item: str) -> Any:
     """An override's value in YAML syntax ('[32, 64]', '1e-3', 'true'); plain text YAML cannot read (e.g. '*.la[sz]')
     stays the string it is, for the key's type to accept or refuse; a broken list or mapping is a YAML syntax error."""
     if not text.strip():
@@ -384,7 +384,7 @@ def _override_value(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         if text.lstrip()[:1] in ("[", "{", '"', "'"):
-            return _parse_yaml(text, f"override '{text}'")
+            return _parse_yaml(text, f"override '{item}'")
         return text
 
 
@@ -396,7 +396,7 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key, eq, text = item.partition("=")
         if not eq or not key or any(not part for part in key.split(".")):
             raise ConfigError(f"override '{item}': expected key=value with a dotted key, e.g. train.lr=1e-3")
-        value = _override_value(text)
+        value = _override_value(text, item)
         node = out
         *parents, leaf = key.strip().split(".")
         for part in parents:

@@ -28,6 +28,8 @@ requires = [
     "tqdm>=4.60",
     "pyyaml>=6.0",
     "matplotlib>=3.6",  # pictures, plots and report.html (pointseg.viz)
+    "pyproj>=3.6,<3.8",  # CRS units of LAS/LAZ files (3.7 is the last for Python 3.11)
+    "scipy>=1.10,<1.14",  # the SMRF ground filter (pointseg.baselines.smrf): morphology and interpolation; 1.13 is the last for numpy 1
 ]
 if spconv != "none":
     requires.append(SPCONV_PINS.get(spconv, spconv))

@@ -56,6 +56,7 @@ LossName = Literal["ce", "wce", "wdice", "dice", "dice_ce", "focal", "tversky", 
 assert typing.get_args(LossName) == LOSS_NAMES
 OutputFormat = Literal["auto", "ply", "las", "laz"]  # auto: LAS -> las, LAZ -> laz, txt/PLY -> ply
 WriteClass = Literal["pred_class", "classification"]  # LAS/LAZ: an extra dimension, or classification codes via the class map
+Units = Literal["auto", "m", "ft", "ftUS"]  # coordinate units: pointseg.io.units
 
 
 class Checked:
@@ -83,6 +84,7 @@ class DataConfig(Checked):
     test_scenes: list[int | str] = field(default_factory=lambda: [5, 10, 15, 20, 25])
     scene_glob: str = "*_points_GTv3.txt"  # e.g. "*.laz", "*.la[sz]", "*.ply"
     class_map: str = "asprs"  # LAS/LAZ classification codes -> classes: a shipped map's name or a YAML path
+    units: Units = "auto"  # coordinate units of files without a CRS: auto (metres), m, ft, ftUS; a LAS/LAZ CRS decides its own
     val_fraction: Fraction = 0.2
     split_mode: Literal["leak_free", "paper"] = "leak_free"  # paper: random split of overlapping patches
     val_block_size: Positive = 100.0  # leak_free: validation is drawn as whole blocks of this side
@@ -200,6 +202,7 @@ class InferConfig(Checked):
     probabilities: bool = False  # also write each class's probability (prob_<class>, float32)
     colorize: bool = False  # PLY output coloured by predicted class instead of the input's rgb
     class_map: str = ""  # LAS/LAZ codes <-> classes for reading and --write-class; "" = the checkpoint's data.class_map
+    units: Units = "auto"  # coordinate units of inputs without a CRS: auto (metres), m, ft, ftUS; a LAS/LAZ CRS decides its own
 
     def check(self) -> None:
         if -1.0 < self.coverage_buffer < 0:

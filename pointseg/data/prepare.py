@@ -72,7 +72,7 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
     path, cfg = job.path, job.data
     with ThreadPoolExecutor(max_workers=1) as hasher:  # hashlib releases the GIL: hashing overlaps parsing
         digest = hasher.submit(file_sha256, path)
-        scene = read_scene(path, cfg.class_map)
+        scene = read_scene(path, cfg.class_map, cfg.units)
         digest = digest.result()
     scene.source = None  # a LAS file's full record is not needed here
     if scene.labels is None:
@@ -83,7 +83,7 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
         raise PointCloudError(path, f"no point's classification maps to a class through the class map '{cfg.class_map}'; "
                                     "prepare needs labelled scenes (or another data.class_map)")
     stride = cfg.test_stride if job.is_test else cfg.train_stride
-    local = scene.xyz - scene.origin
+    local = scene.local_xyz()  # metres
     tiled = tile_scene(local, cfg.voxel_size, cfg.patch_size, stride, cfg.min_points_per_patch, cfg.sparse_patch_policy)
     labels = scene.labels
     valid = labels >= 0
@@ -124,6 +124,7 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
         "ignored_points": int((~valid).sum()),
         "out_of_range_labels": scene.n_out_of_range_labels,
         "origin": scene.origin.tolist(),
+        "units": [scene.units.horizontal, scene.units.vertical],
         "rgb": scene.rgb is not None,
         "intensity": scene.intensity is not None,
         "role": "test" if job.is_test else "trainval",

@@ -14,10 +14,11 @@ from pointseg.config import OutputFormat, WriteClass
 from pointseg.constants import CLASS_NAMES
 from pointseg.errors import PointCloudError
 from pointseg.io.class_map import ClassMap, load_class_map
-from pointseg.io.las import LAS_SUFFIXES, read_las, read_las_bounds, write_las_copy, write_las_new
+from pointseg.io.las import LAS_SUFFIXES, read_las, read_las_bounds, read_las_units, write_las_copy, write_las_new
 from pointseg.io.ply import read_ply, write_ply
 from pointseg.io.scene import Scene, SceneBounds
 from pointseg.io.stpls3d import read_stpls3d_txt
+from pointseg.io.units import Units, resolve_units
 
 SCENE_SUFFIXES: tuple[str, ...] = (".txt", ".ply", ".las", ".laz")
 OUTPUT_FORMATS: tuple[str, ...] = typing.get_args(OutputFormat)
@@ -29,21 +30,34 @@ def _class_map(class_map: ClassMap | str | None) -> ClassMap | None:
     return load_class_map(class_map) if isinstance(class_map, str) else class_map
 
 
-def read_scene(path: str | Path, class_map: ClassMap | str | None = DEFAULT_CLASS_MAP) -> Scene:
+def read_scene(path: str | Path, class_map: ClassMap | str | None = DEFAULT_CLASS_MAP, units: str = "auto") -> Scene:
     """Read a scene by suffix (.txt, .ply, .las, .laz), with its labels when it has them.
 
     class_map (a ClassMap, a shipped map's name or a YAML path) turns LAS/LAZ classification codes
     into classes; None reads LAS/LAZ without labels. Text and PLY labels are classes 0..14 already.
+    units: for files without a CRS (text, PLY, LAS without one): 'auto' (metres), 'm', 'ft' or 'ftUS';
+    a LAS/LAZ file's CRS decides its own (pointseg.io.units).
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".txt":
-        return read_stpls3d_txt(path)
-    if suffix == ".ply":
-        return read_ply(path)
     if suffix in LAS_SUFFIXES:
-        return read_las(path, _class_map(class_map))
-    raise PointCloudError(path, f"unsupported file type '{suffix}', expected .txt (STPLS3D), .ply, .las or .laz")
+        return read_las(path, _class_map(class_map), units=units)
+    if suffix == ".txt":
+        scene = read_stpls3d_txt(path)
+    elif suffix == ".ply":
+        scene = read_ply(path)
+    else:
+        raise PointCloudError(path, f"unsupported file type '{suffix}', expected .txt (STPLS3D), .ply, .las or .laz")
+    scene.set_units(resolve_units(path, None, units))
+    return scene
+
+
+def read_units(path: str | Path, units: str = "auto") -> Units:
+    """Metres per coordinate unit of a scene file: a LAS/LAZ file's CRS (header only), else the setting (pointseg.io.units)."""
+    path = Path(path)
+    if path.suffix.lower() in LAS_SUFFIXES:
+        return read_las_units(path, units)
+    return resolve_units(path, None, units)
 
 
 def read_bounds(path: str | Path) -> SceneBounds:

@@ -15,6 +15,7 @@ from pointseg.io.atomic import atomic_path
 from pointseg.io.class_map import ClassMap
 from pointseg.errors import PointCloudError
 from pointseg.io.scene import Scene, SceneBounds
+from pointseg.io.units import Units, las_units, resolve_units
 from pointseg.io.validate import check_coordinates, colours_by_stored_range
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,13 @@ def read_las_bounds(path: str | Path) -> SceneBounds:
     return SceneBounds(path, np.asarray(header.mins, np.float64), np.asarray(header.maxs, np.float64), int(header.point_count), crs_of(header))
 
 
-def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: laspy.LazBackend | None = None) -> Scene:
+def read_las_units(path: str | Path, units: str = "auto") -> Units:
+    """The units of a LAS/LAZ file from its header alone: its CRS's, else the setting's (pointseg.io.units)."""
+    path = Path(path)
+    return resolve_units(path, las_units(path, _open_header(path)), units)
+
+
+def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: laspy.LazBackend | None = None, units: str = "auto") -> Scene:
     """Read a LAS/LAZ file.
 
     xyz: float64 from the integer coordinates, scales and offsets. rgb: the 16-bit fields mapped to 0..255
@@ -83,9 +90,11 @@ def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: l
     without colour or when every colour value is 0. intensity: float32 as stored; None when all 0.
     labels: `classification` through `class_map` (codes not in it -> -100, counted in one warning);
     None without a class map or when no point maps to a class (an unlabelled file).
+    units: the file's CRS decides (pointseg.io.units); without one, `units` ('auto' = metres, m, ft, ftUS).
     """
     path = Path(path)
-    _open_header(path)  # the header's own errors first, with the file's name
+    header = _open_header(path)  # the header's own errors first, with the file's name
+    scene_units = resolve_units(path, las_units(path, header), units)
     try:
         las = laspy.read(str(path), laz_backend=laz_backend) if laz_backend is not None else laspy.read(str(path))
     except Exception as err:
@@ -114,7 +123,7 @@ def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: l
                         class_map.name, ", ".join(f"code {c}: {n}" for c, n in sorted(unknown.items())))
         if not (labels >= 0).any():
             labels = None  # unlabelled (e.g. all 'unclassified'): nothing to score or train on
-    return Scene(path, xyz, rgb, labels, None, n_unknown, intensity=intensity, source=las)
+    return Scene(path, xyz, rgb, labels, None, n_unknown, intensity=intensity, source=las, units=scene_units)
 
 
 def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np.ndarray],

@@ -27,6 +27,8 @@ from pointseg.distributed import gather_or_raise, shard_largest_first
 from pointseg.errors import PointCloudError
 from pointseg.io import ClassMap, Scene, atomic_path, atomic_write_text, read_las_bounds, read_scene, scene_name
 from pointseg.io.las import LAS_SUFFIXES
+from pointseg.io.scene import metric_floor
+from pointseg.io.units import METRES, Units
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +97,15 @@ def neighbours(tiles: list[TileInfo], i: int, buffer: float) -> list[int]:
     return np.flatnonzero(meet).tolist()
 
 
-def coverage_origin(tiles: list[TileInfo]) -> np.ndarray:
-    """(3,) the coverage's minimum corner floored to whole metres: Scene.origin of the uncut cloud."""
-    return np.floor(np.stack([t.bounds[:3] for t in tiles]).min(axis=0))
+def coverage_origin(tiles: list[TileInfo], units: Units = METRES) -> np.ndarray:
+    """(3,) the coverage's minimum corner floored to whole metres (in the files' units): Scene.origin of the uncut cloud."""
+    return metric_floor(np.stack([t.bounds[:3] for t in tiles]).min(axis=0), units)
 
 
-def coverage_frame(tiles: list[TileInfo]) -> float:
-    """The side of the square, from the coverage's origin, that holds every tile: the frame of the test-time views,
-    the same for all tiles so that the patch lattice still matches across tiles."""
-    return float((np.stack([t.bounds[3:5] for t in tiles]).max(axis=0) - coverage_origin(tiles)[:2]).max())
+def coverage_frame(tiles: list[TileInfo], origin: np.ndarray) -> float:
+    """The side of the square, from the coverage's origin, that holds every tile (in the files' units): the frame of the
+    test-time views, the same for all tiles so that the patch lattice still matches across tiles."""
+    return float((np.stack([t.bounds[3:5] for t in tiles]).max(axis=0) - origin[:2]).max())
 
 
 def _file_key(path: Path) -> dict:
@@ -228,9 +230,13 @@ def buffer_points(tiles: list[TileInfo], i: int, buffer: float) -> dict[str, np.
 
 
 def tile_with_buffer(tiles: list[TileInfo], i: int, buffer: float, origin: np.ndarray,
-                     class_map: ClassMap | str | None = None) -> tuple[Scene, Scene, np.ndarray]:
-    """(the tile's own scene, own + buffer points placed in `origin`, targets (N,) bool: which are its own)."""
-    own = read_scene(tiles[i].path, class_map)
+                     class_map: ClassMap | str | None = None, units: Units = METRES, units_setting: str = "auto") -> tuple[Scene, Scene, np.ndarray]:
+    """(the tile's own scene, own + buffer points placed in `origin`, targets (N,) bool: which are its own).
+    `buffer` and `origin` are in the files' units; `units` are the coverage's (every tile must have them)."""
+    own = read_scene(tiles[i].path, class_map, units_setting)
+    if (own.units.horizontal, own.units.vertical) != (units.horizontal, units.vertical):
+        raise PointCloudError(own.path, f"its coordinates are in {own.units.describe()}, the coverage's first tile's in {units.describe()}; "
+                                        f"the tiles of a coverage must share one CRS and its units")
     if (own.xyz.min(axis=0) < origin).any():
         raise PointCloudError(own.path, "has points outside its bounds in the coverage index (OUT/.coverage/index.json); delete that folder and run again")
     extra = buffer_points(tiles, i, buffer) if buffer > 0 else {"xyz": np.zeros((0, 3)), **{f: None for f in POINT_FIELDS}}
@@ -240,7 +246,7 @@ def tile_with_buffer(tiles: list[TileInfo], i: int, buffer: float, origin: np.nd
         if mine is not None and len(extra["xyz"]) and extra[f] is None:
             raise PointCloudError(own.path, f"has {f} but a neighbouring tile has none; the tiles of a coverage must carry the same fields")
         fields[f] = None if mine is None else (np.concatenate([mine, extra[f]]) if len(extra["xyz"]) else mine)
-    both = Scene(own.path, np.concatenate([own.xyz, extra["xyz"]]), fields["rgb"], intensity=fields["intensity"])
+    both = Scene(own.path, np.concatenate([own.xyz, extra["xyz"]]), fields["rgb"], intensity=fields["intensity"], units=own.units)
     both.origin = np.asarray(origin, np.float64).copy()
     targets = np.zeros(len(both), bool)
     targets[: len(own)] = True

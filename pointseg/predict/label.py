@@ -15,6 +15,7 @@ from pointseg.constants import CLASS_PALETTE
 from pointseg.distributed import gather_or_raise, shard_largest_first
 from pointseg.errors import InputNotFoundError, UserError
 from pointseg.io import SCENE_SUFFIXES, is_prediction, load_class_map, output_path, read_scene, scene_name, write_labelled
+from pointseg.io.dispatch import read_units
 from pointseg.io.atomic import clean_stale_temp_files
 from pointseg.io.identity import file_sha256
 from pointseg.metrics import confusion_matrix
@@ -51,10 +52,20 @@ def run_settings(cfg: Config, ckpt: Path) -> dict[str, Any]:
     """What decides a labelled file's content besides its input: recorded beside each output, compared by --skip-existing."""
     settings = {"checkpoint_sha256": file_sha256(ckpt), "stride": cfg.infer.stride, "colorize": cfg.infer.colorize,
                 "format": cfg.infer.output_format, "write_class": cfg.infer.write_class, "probabilities": cfg.infer.probabilities,
-                "class_map": class_map_name(cfg), "tta": cfg.infer.tta}
+                "class_map": class_map_name(cfg), "tta": cfg.infer.tta, "units": cfg.infer.units}
     if cfg.infer.coverage:
         settings["buffer"] = coverage_buffer(cfg)
     return settings
+
+
+def log_units(records: dict[str, dict[str, Any]]) -> None:
+    """Say once in which units the run read its files' coordinates (all computation is in metres)."""
+    by_units: dict[str, list[str]] = {}
+    for name, record in records.items():
+        by_units.setdefault(record.get("units", "metres"), []).append(name)
+    for units, names in by_units.items():
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        log.info("coordinates of %d file(s) (%s) read in %s; computed in metres, written as they were", len(names), shown, units)
 
 
 def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | Path, device: torch.device,
@@ -88,9 +99,11 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     record_settings = run_settings(cfg, ckpt)
     fmt = cfg.infer.output_format
     if cfg.infer.coverage:
-        buffer_m = coverage_buffer(cfg)
-        tiles = index_tiles(files, out, buffer_m, rank, world, progress and rank == 0)
-        origin, frame = coverage_origin(tiles), coverage_frame(tiles)
+        units = read_units(files[0], cfg.infer.units)  # the coverage works in its files' units; metres only for computation
+        buffer = coverage_buffer(cfg) / units.horizontal
+        tiles = index_tiles(files, out, buffer, rank, world, progress and rank == 0)
+        origin = coverage_origin(tiles, units)
+        frame = coverage_frame(tiles, origin) * units.horizontal  # metres, as the local coordinates
         sizes = [t.points for t in tiles]
     else:
         sizes = [f.stat().st_size for f in files]
@@ -107,16 +120,17 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
                 continue
             t0 = time.perf_counter()
             if cfg.infer.coverage:
-                scene, both, targets = tile_with_buffer(tiles, i, buffer_m, origin, classes)
+                scene, both, targets = tile_with_buffer(tiles, i, buffer, origin, classes, units, cfg.infer.units)
                 pred = predict_scene(both, predict, cfg, bars, device, cfg.infer.probabilities, targets, frame=frame)
                 del both
             else:
-                scene = read_scene(files[i], classes)
+                scene = read_scene(files[i], classes, cfg.infer.units)
                 pred = predict_scene(scene, predict, cfg, bars, device, cfg.infer.probabilities)
             write_labelled(labelled, scene, pred.labels, pred.confidence, pred.entropy, pred.probabilities, cfg.infer.write_class, classes,
                            CLASS_PALETTE[pred.labels] if cfg.infer.colorize else None)
             confusion = None if scene.labels is None else confusion_matrix(scene.labels, pred.labels).tolist()
-            record = {"points": len(scene), "confusion": confusion, "seconds": time.perf_counter() - t0, "settings": record_settings}
+            record = {"points": len(scene), "confusion": confusion, "seconds": time.perf_counter() - t0, "settings": record_settings,
+                      "units": scene.units.describe()}
             write_record(out, name, record)
             records[name] = {**record, "skipped": False}
         except UserError as err:
@@ -133,6 +147,8 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     failed = {k: v for _, part in gathered for k, v in part.items()}
     confusions = {n: np.asarray(merged[n]["confusion"]) for n in map(scene_name, files) if n in merged and merged[n]["confusion"] is not None}
     table = write_metrics(out, confusions) if confusions and rank == 0 else ""
+    if rank == 0:
+        log_units(merged)
     if pictures and rank == 0:
         from pointseg.viz.run import write_run_pictures
 

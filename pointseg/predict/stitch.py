@@ -62,7 +62,7 @@ def predict_scene(scene: Scene, predict: Predictor, cfg: Config, progress: bool 
     check_scene_features(scene.path, scene.rgb is not None, scene.intensity is not None, cfg.features)
     device = torch.device(device)
     batch_size = default_batch_size(cfg, device)
-    local = (scene.xyz - scene.origin).astype(np.float32)
+    local = scene.local_xyz()  # metres
     if frame is None:
         frame = float(np.ceil(local[:, :2].max())) if len(local) else 1.0
     votes = torch.zeros((len(scene), NUM_CLASSES), dtype=torch.float32, device=device)

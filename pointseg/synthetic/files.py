@@ -32,9 +32,9 @@ def scene_path(out: str | Path, n: int) -> Path:
     return Path(out) / f"{n}_points_GTv3.txt"
 
 
-def refuse_existing(out: str | Path, scenes: list[int]) -> None:
-    """Raise OutputExistsError if a scene file to be written exists: it may be a user's real STPLS3D scene."""
-    existing = [scene_path(out, n) for n in scenes if scene_path(out, n).exists()]
+def refuse_existing(out: str | Path, scenes: list[int], path_of=scene_path) -> None:
+    """Raise OutputExistsError if a scene file to be written (path_of(out, n)) exists: it may be a user's real scene."""
+    existing = [path_of(out, n) for n in scenes if path_of(out, n).exists()]
     if existing:
         names = ", ".join(p.name for p in existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
         raise OutputExistsError(f"{out}: {names} exist(s); synthetic scenes never replace a scene file: choose another --out or remove them")

@@ -304,8 +304,7 @@ def _add_primitives(bld: _Builder, prim) -> None:
         n_obj = int(max(p.object.max() for p in geo.primitives if p.cls == prim.cls)) + 1
         bld.by_class[prim.cls] = (bld.objects(n_obj), *_materials(rng, prim.kind, n_obj))
     ids, names, refl, rgb = bld.by_class[prim.cls]
-    obj = ids[prim.object]
-    names, refl, rgb = names[prim.object], refl[prim.object], rgb[prim.object]
+    obj, names, refl, rgb = ids[prim.object], names[prim.object], refl[prim.object], rgb[prim.object]
     k = len(prim.object)
     if prim.shape == "crown":
         _add_crown_volumes(bld, prim, obj, refl, rgb)

@@ -397,12 +397,12 @@ def _convex(o: np.ndarray, d: np.ndarray, planes: np.ndarray, grow: float = 0.0)
     nd = nx * d[:, 0] + ny * d[:, 1] + nz * d[:, 2]
     num = w - (nx * o[:, 0] + ny * o[:, 1] + nz * o[:, 2])
     if grow:
-        num = num + grow * np.hypot(nx, ny)
+        num += grow * np.hypot(nx, ny)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = num / nd
     t_enter = np.where(nd < 0, t, -np.inf)
     face = t_enter.argmax(axis=0)
-    t_in = t_enter.max(axis=0)
+    t_in = np.take_along_axis(t_enter, face[None], axis=0)[0]
     t_out = np.where(nd > 0, t, np.inf).min(axis=0)
     blocked = ((nd == 0) & (num < 0)).any(axis=0)
     return (t_in <= t_out) & ~blocked & (t_out > 0), t_in, t_out, face
@@ -450,24 +450,44 @@ def _crown_chords(o: np.ndarray, d: np.ndarray, sh: _Shapes, c: np.ndarray) -> t
     return hit, t_in, t_out
 
 
-def _terrain_hit(geo: SceneGeometry, o: np.ndarray, d: np.ndarray, z_start: float) -> np.ndarray:
-    """(P,) range at which rays (P, 3) meet the terrain: a fixed-point iteration from the plane z = z_start, which
-    shrinks the error at least 6-fold a step (4 steps: under 1 cm from 50 m of relief) (slopes up to 15 degrees, rays up to 40 degrees off nadir)."""
-    t = (o[:, 2] - z_start) / -d[:, 2]
-    for _ in range(4):
-        p = o + t[:, None] * d
-        t = (o[:, 2] - geo.terrain(p[:, 0], p[:, 1])) / -d[:, 2]
-    return t
+class _TerrainGrid:
+    """The scene's terrain tabulated every `step` m over the scene and `margin` m around it, read bilinearly
+    (its wavelengths are 24 m and more: the table is within 2 mm of the function)."""
 
+    def __init__(self, geo: SceneGeometry, margin: float = 60.0, step: float = 0.5):
+        self.lo, self.step = -margin, step
+        axis = np.arange(-margin, geo.size + margin + step, step)
+        x, y = np.meshgrid(axis, axis, indexing="ij")
+        self.z = geo.terrain(x.ravel(), y.ravel()).reshape(x.shape)
 
-def _terrain_normal(geo: SceneGeometry, xy: np.ndarray) -> np.ndarray:
-    """(N, 3) unit normals of the terrain at xy (N, 2), from the derivative of its tilt and sinusoids."""
-    tr = geo.terrain
-    g = np.tile(tr.tilt, (len(xy), 1))
-    for k, p, a in zip(tr.k, tr.phase, tr.amp):
-        g += (a * np.cos(xy @ k + p))[:, None] * k
-    n = np.c_[-g, np.ones(len(xy))]
-    return n / np.linalg.norm(n, axis=1, keepdims=True)
+    def _cell(self, x: np.ndarray, y: np.ndarray):
+        n = self.z.shape[0] - 2
+        fx, fy = (x - self.lo) / self.step, (y - self.lo) / self.step
+        i, j = np.clip(fx.astype(np.int64), 0, n), np.clip(fy.astype(np.int64), 0, n)
+        return i, j, fx - i, fy - j
+
+    def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        i, j, u, v = self._cell(x, y)
+        z = self.z
+        return (z[i, j] * (1 - u) + z[i + 1, j] * u) * (1 - v) + (z[i, j + 1] * (1 - u) + z[i + 1, j + 1] * u) * v
+
+    def normal(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 3) unit normals at xy (N, 2), from the table's cell gradients."""
+        i, j, u, v = self._cell(xy[:, 0], xy[:, 1])
+        z = self.z
+        gx = ((z[i + 1, j] - z[i, j]) * (1 - v) + (z[i + 1, j + 1] - z[i, j + 1]) * v) / self.step
+        gy = ((z[i, j + 1] - z[i, j]) * (1 - u) + (z[i + 1, j + 1] - z[i + 1, j]) * u) / self.step
+        n = np.c_[-gx, -gy, np.ones(len(xy))]
+        return n / np.sqrt(gx**2 + gy**2 + 1)[:, None]
+
+    def hit(self, o: np.ndarray, d: np.ndarray, z_start: float) -> np.ndarray:
+        """(P,) range at which rays (P, 3) meet the terrain: a fixed-point iteration from the plane z = z_start,
+        which shrinks the error at least 6-fold a step (slopes up to 15 degrees, rays up to 40 degrees off nadir;
+        4 steps: under 1 cm from 50 m of relief)."""
+        t = (o[:, 2] - z_start) / -d[:, 2]
+        for _ in range(4):
+            t = (o[:, 2] - self(o[:, 0] + t * d[:, 0], o[:, 1] + t * d[:, 1])) / -d[:, 2]
+        return t
 
 
 @dataclass
@@ -495,23 +515,23 @@ def _empty_events() -> _Events:
     return _Events(np.zeros(0, np.int64), z, z, z, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool), z, np.zeros(0, bool))
 
 
-def _trace(rng: np.random.Generator, geo: SceneGeometry, sh: _Shapes, o: np.ndarray, d: np.ndarray, pxy: np.ndarray,
+def _trace(rng: np.random.Generator, terrain: _TerrainGrid, sh: _Shapes, o: np.ndarray, d: np.ndarray, pxy: np.ndarray,
            solid_box: tuple[np.ndarray, np.ndarray], crown_box: tuple[np.ndarray, np.ndarray], footprint: float, z_mean: float,
            ground_refl) -> _Events:
     """Every interception of rays o + t d (P, 3) (pxy (P, 2): where each crosses the reference plane; the shapes'
     boxes there) with the scene, before and at the opaque surface that ends each ray."""
     n = len(o)
     # the terrain ends every ray
-    t_ground = _terrain_hit(geo, o, d, z_mean)
+    t_ground = terrain.hit(o, d, z_mean)
     gp = o + t_ground[:, None] * d
-    normal = _terrain_normal(geo, gp[:, :2])
+    normal = terrain.normal(gp[:, :2])
     stop_t, stop_cos = t_ground, np.abs((normal * d).sum(axis=1))
     stop_gain, stop_cls, stop_obj = np.zeros(n), np.zeros(n, np.int64), np.full(n, IGNORE_LABEL, np.int64)
     partial = []
     # solids: cores stop the ray (or take a share where a face is narrower than the footprint); rims take a share
-    ray, s = _pairs(pxy, *solid_box, cell=4.0)
-    for lo_i in range(0, len(ray), 300_000):  # chunks of pairs: memory stays small
-        r, k = ray[lo_i : lo_i + 300_000], s[lo_i : lo_i + 300_000]
+    ray, s = _pairs(pxy, *solid_box, cell=2.5)
+    for lo_i in range(0, len(ray), 60_000):  # chunks of pairs: memory stays small
+        r, k = ray[lo_i : lo_i + 60_000], s[lo_i : lo_i + 60_000]
         planes = sh.planes[:, :, k]
         ro, rd = o[r], d[r]
         hit, t_in, t_out, face = _convex(ro, rd, planes)
@@ -549,9 +569,9 @@ def _trace(rng: np.random.Generator, geo: SceneGeometry, sh: _Shapes, o: np.ndar
             i = np.flatnonzero(vol)
             partial.append(_porous(rng, r[i], np.maximum(t_in[i], 0), t_out[i], sh.rate[k[i]], sh.take[k[i]], sh.refl[k[i], 1], sh.cls[k[i]], sh.obj[k[i]]))
     # crowns
-    ray, c = _pairs(pxy, *crown_box, cell=4.0)
-    for lo_i in range(0, len(ray), 300_000):
-        r, k = ray[lo_i : lo_i + 300_000], c[lo_i : lo_i + 300_000]
+    ray, c = _pairs(pxy, *crown_box, cell=2.5)
+    for lo_i in range(0, len(ray), 60_000):
+        r, k = ray[lo_i : lo_i + 60_000], c[lo_i : lo_i + 60_000]
         hit, t_in, t_out = _crown_chords(o[r], d[r], sh, k)
         i = np.flatnonzero(hit)
         partial.append(_porous(rng, r[i], np.maximum(t_in[i], 0), t_out[i], sh.c_rate[k[i]], sh.c_take[k[i]], sh.c_refl[k[i]], sh.c_cls[k[i]], sh.c_obj[k[i]]))
@@ -661,21 +681,26 @@ def _strip_pulses(rng, size, fl: Flight, along, right, line, direction, z_sensor
     line_xy = centre + right * line
     cross_lo, cross_hi = (corners @ rgt).min() - margin, (corners @ rgt).max() + margin
     line_cross = (line_xy - centre) @ rgt
+    # the mirror angles that can reach the scene whatever the roll (at most 1.3 x its amplitude)
+    reach = np.arctan((np.array([cross_lo, cross_hi]) - line_cross) / h_ref) + np.array([-1.3, 1.3]) * roll_a
+    i0 = int(np.clip(np.floor((reach[0] + half) / dtheta) - 1, 0, n_line))
+    i1 = int(np.clip(np.ceil((reach[1] + half) / dtheta) + 1, 0, n_line))
     out = []
-    for j0 in range(0, n_lines, 2000):  # chunks of scan lines
+    for j0 in range(0, n_lines if i1 > i0 else 0, 2000):  # chunks of scan lines
         tj = t_line[j0 : j0 + 2000]
         roll = roll_a * (np.sin(2 * np.pi * tj / per_r + ph[0]) + 0.3 * np.sin(2 * np.pi * tj / (per_r / 3.7) + ph[1]))
         pitch = pitch_a * (np.sin(2 * np.pi * tj / per_p + ph[2]) + 0.3 * np.sin(2 * np.pi * tj / (per_p / 2.9) + ph[3]))
-        ang = theta[None, :] + roll[:, None]
+        ang = theta[None, i0:i1] + roll[:, None]
         ground_c = line_cross + h_ref * np.tan(ang)  # rough cross position at the reference plane
         ok = (ground_c > cross_lo) & (ground_c < cross_hi) & (np.abs(ang) < np.radians(40))
         jj, ii = np.nonzero(ok)
         if len(jj) == 0:
             continue
+        ang_p, pit = ang[jj, ii], pitch[jj]
+        ii = ii + i0
         t = tj[jj] + (ii + 0.5) / n_line * line_dt  # the mirror sweeps the line while the aircraft flies on
         a_pos = a_rng.min() - margin + t * fl.speed
         sensor = line_xy + fwd * a_pos[:, None]
-        ang_p, pit = ang[jj, ii], pitch[jj]
         dc, da, dz = np.sin(ang_p), np.cos(ang_p) * np.sin(pit), -np.cos(ang_p) * np.cos(pit)
         cc, sc = np.cos(crab), np.sin(crab)
         dc, da = cc * dc - sc * da, sc * dc + cc * da
@@ -721,7 +746,9 @@ def simulate_scan(geo: SceneGeometry, seed: int, flight: Flight = Flight(), colo
     z_ref, z_mean = float(ground.min()) - 1.0, float(ground.mean())
     z_top = float(max(sh.hi[:, 2].max(initial=z_mean), sh.c_top.max(initial=z_mean)))
     z_sensor = z_mean + flight.altitude
+    terrain = _TerrainGrid(geo)
     along, right, lines = _strip_plan(rng, size, flight)
+    centre = np.array([size / 2, size / 2])
     ground_refl = _ground_reflectance(rng, geo)
     scene_gain = rng.uniform(0.8, 1.25)
     t_start = 3.6e8 + rng.uniform(0, 3e7)  # adjusted standard GPS time (GPS seconds - 1e9): a day in 2021-2022
@@ -745,9 +772,9 @@ def simulate_scan(geo: SceneGeometry, seed: int, flight: Flight = Flight(), colo
         crown_box = _projected_boxes(c_lo, c_hi, line_xy, rgt, z_sensor, z_ref, 0.3, lean)
         strip_gain = scene_gain * srng.normal(1.0, 0.04)
         offset = np.r_[srng.normal(0, 0.04, 2), srng.normal(0, 0.03)]  # the strip's residual misalignment
-        for p0 in range(0, len(o), 250_000):  # chunks of pulses
-            sl = slice(p0, p0 + 250_000)
-            ev = _trace(srng, geo, sh, o[sl], d[sl], pxy[sl], solid_box, crown_box, footprint, z_mean, ground_refl)
+        for p0 in range(0, len(o), 50_000):  # chunks of pulses
+            sl = slice(p0, p0 + 50_000)
+            ev = _trace(srng, terrain, sh, o[sl], d[sl], pxy[sl], solid_box, crown_box, footprint, z_mean, ground_refl)
             idx, number, energy = _returns(ev, len(o[sl]), flight)
             r = ev.ray[idx]
             n_ret = np.bincount(r, minlength=len(o[sl]))[r]
@@ -757,13 +784,19 @@ def simulate_scan(geo: SceneGeometry, seed: int, flight: Flight = Flight(), colo
             xyz = o[sl][r] + rng_t[:, None] * d[sl][r] + offset
             slant = (flight.altitude / np.maximum(-d[sl][r, 2] * rng_t, 1.0)) ** 2  # range loss, normalised at the altitude
             inten = flight.intensity_scale * strip_gain * energy * slant * srng.lognormal(0, 0.15, len(idx))
-            pieces.append(dict(
-                xyz=xyz, cls=ev.cls[idx], obj=ev.obj[idx], intensity=inten, number=number, n_ret=n_ret,
-                time=t_start + k * 400.0 + t[sl][r], angle=angle[sl][r], strip=np.full(len(idx), k + 1), edge=edge[sl][r],
-                cross=np.abs((xyz[:, :2] - line_xy) @ rgt), pulse=pulse_base + p0 + r,
+            keep = (xyz[:, 0] >= 0) & (xyz[:, 0] <= size) & (xyz[:, 1] >= 0) & (xyz[:, 1] <= size)
+            own = np.abs((xyz[keep, :2] - line_xy) @ rgt)
+            nearest = np.min([np.abs((xyz[keep, :2] - centre - right * ln) @ right) for ln in lines], axis=0)
+            pieces.append(dict(  # compact types: a 500 m scene holds millions of points
+                xyz=xyz[keep], cls=ev.cls[idx][keep].astype(np.int8), obj=ev.obj[idx][keep].astype(np.int32),
+                intensity=np.clip(np.rint(inten[keep]), 0, 65535).astype(np.uint16), number=number[keep].astype(np.uint8),
+                n_ret=n_ret[keep].astype(np.uint8), time=t_start + k * 400.0 + t[sl][r][keep], angle=angle[sl][r][keep],
+                strip=np.full(int(keep.sum()), k + 1, np.uint16), edge=edge[sl][r][keep],
+                overlap=nearest < own - 1e-6,  # another strip's line is nearer: this is not the place's nadir-most strip
+                pulse=(pulse_base + p0 + r[keep]).astype(np.int64),
             ))
         pulse_base += len(o)
-    scan = _collect(rng, geo, pieces, lines, along, right, flight, size)
+    scan = _collect(rng, terrain, pieces, lines, along, right, flight, size)
     if colour == "ortho":
         scan.rgb = _ortho_colours(rng, geo, sh, scan.xyz[:, :2], z_top, z_mean)
     return scan
@@ -785,40 +818,35 @@ def _ground_reflectance(rng: np.random.Generator, geo: SceneGeometry):
     return refl
 
 
-def _collect(rng, geo: SceneGeometry, pieces: list[dict], lines, along, right, fl: Flight, size: float) -> LidarScan:
-    """Join the strips' returns, clip to the scene, add noise points, set codes and flags."""
-    cat = {k: np.concatenate([p[k] for p in pieces]) if pieces else np.zeros(0) for k in (pieces[0] if pieces else {})}
-    xyz = cat["xyz"]
-    inside = ((xyz[:, :2] >= 0) & (xyz[:, :2] <= size)).all(axis=1)
-    cat = {k: v[inside] for k, v in cat.items()}
+def _collect(rng, terrain: "_TerrainGrid", pieces: list[dict], lines, along, right, fl: Flight, size: float) -> LidarScan:
+    """Join the strips' returns (each in time order, strips one after another), add noise points, set codes."""
+    cat = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]} if pieces else None
+    if cat is None:
+        raise ValueError("no pulse reached the scene: check the flight's altitude, scan angle and overlap")
     n = len(cat["xyz"])
-    # outliers: low points (multipath) under the ground, high points (birds, haze) far above it
+    # outliers: low points (multipath) under the ground, high points (birds, haze) far above it, at a pulse's time
     n_low, n_high = rng.poisson(fl.low_noise * n), rng.poisson(fl.high_noise * n)
-    pick = rng.integers(0, max(n, 1), n_low + n_high)
-    nxy = rng.uniform(0, size, (n_low + n_high, 2))
-    nz = geo.terrain(nxy[:, 0], nxy[:, 1]) + np.r_[-rng.uniform(0.5, 15, n_low), rng.uniform(20, 250, n_high)]
+    m = n_low + n_high
+    pick = np.sort(rng.integers(0, max(n, 1), m))
+    nxy = rng.uniform(0, size, (m, 2))
+    nz = terrain(nxy[:, 0], nxy[:, 1]) + np.r_[-rng.uniform(0.5, 15, n_low), rng.uniform(20, 250, n_high)][rng.permutation(m)]
     noise = dict(
-        xyz=np.c_[nxy, nz], cls=np.r_[np.full(n_low, -1), np.full(n_high, -2)], obj=np.full(n_low + n_high, IGNORE_LABEL),
-        intensity=rng.uniform(50, 2000, n_low + n_high), number=np.ones(n_low + n_high, np.int64), n_ret=np.ones(n_low + n_high, np.int64),
-        time=cat["time"][pick] + rng.normal(0, 1e-6, len(pick)), angle=cat["angle"][pick], strip=cat["strip"][pick],
-        edge=np.zeros(len(pick), bool), cross=cat["cross"][pick], pulse=np.full(len(pick), -1),
+        xyz=np.c_[nxy, nz], cls=np.where(nz < terrain(nxy[:, 0], nxy[:, 1]), -1, -2).astype(np.int8), obj=np.full(m, IGNORE_LABEL, np.int32),
+        intensity=rng.uniform(50, 2000, m).astype(np.uint16), number=np.ones(m, np.uint8), n_ret=np.ones(m, np.uint8),
+        time=cat["time"][pick] + 1e-7, angle=cat["angle"][pick], strip=cat["strip"][pick], edge=np.zeros(m, bool),
+        overlap=np.zeros(m, bool), pulse=np.full(m, -1, np.int64),
     )
-    cat = {k: np.concatenate([cat[k], noise[k]]) for k in cat}
-    order = np.lexsort((cat["time"], cat["strip"]))
-    cat = {k: v[order] for k, v in cat.items()}
+    at = pick + 1  # each just after the pulse whose time it takes: the file stays in time order
+    cat = {k: np.insert(cat[k], at, noise[k], axis=0) for k in cat}
     cls = cat["cls"].astype(np.int64)
     labels = np.where(cls >= 0, cls, IGNORE_LABEL)
     codes = np.where(cls >= 0, ASPRS_OF_CLASS[np.clip(cls, 0, 14)], np.where(cls == -1, LOW_NOISE, HIGH_NOISE)).astype(np.uint8)
-    # overlap: another strip's line is nearer this point than its own (it is not that place's nadir-most strip)
     centre = np.array([size / 2, size / 2])
-    cross_all = np.stack([np.abs((cat["xyz"][:, :2] - centre - right * ln) @ right) for ln in lines], axis=1) if lines else np.zeros((len(cls), 1))
-    overlap = cross_all.min(axis=1) < cat["cross"] - 1e-6
     return LidarScan(
         xyz=cat["xyz"], labels=labels, codes=codes, instance=np.where(labels > 0, cat["obj"], IGNORE_LABEL).astype(np.int64),
-        intensity=np.clip(np.rint(cat["intensity"]), 0, 65535).astype(np.uint16), return_number=cat["number"].astype(np.uint8),
-        number_of_returns=cat["n_ret"].astype(np.uint8), gps_time=cat["time"], scan_angle=cat["angle"].astype(np.float32),
-        strip=cat["strip"].astype(np.uint16), edge=cat["edge"].astype(bool), overlap=overlap, pulse=cat["pulse"].astype(np.int64), rgb=None,
-        strip_lines=[(centre + right * ln, along) for ln in lines], size=size,
+        intensity=cat["intensity"], return_number=cat["number"], number_of_returns=cat["n_ret"], gps_time=cat["time"],
+        scan_angle=cat["angle"].astype(np.float32), strip=cat["strip"], edge=cat["edge"].astype(bool), overlap=cat["overlap"],
+        pulse=cat["pulse"], rgb=None, strip_lines=[(centre + right * ln, along) for ln in lines], size=size,
     )
 
 
@@ -831,8 +859,8 @@ def _ortho_colours(rng, geo: SceneGeometry, sh: _Shapes, xy: np.ndarray, z_top: 
     rgb = _ground_colours(rng, geo, xy)
     best = np.full(n, np.inf)
     ray, s = _pairs(xy, sh.lo[:, :2], sh.hi[:, :2], 4.0)
-    for lo_i in range(0, len(ray), 300_000):
-        r, k = ray[lo_i : lo_i + 300_000], s[lo_i : lo_i + 300_000]
+    for lo_i in range(0, len(ray), 60_000):
+        r, k = ray[lo_i : lo_i + 60_000], s[lo_i : lo_i + 60_000]
         hit, t_in, _, face = _convex(o[r], d[r], sh.planes[:, :, k])
         hit &= t_in < best[r]
         order = np.lexsort((-t_in[hit], r[hit]))
@@ -841,8 +869,8 @@ def _ortho_colours(rng, geo: SceneGeometry, sh: _Shapes, xy: np.ndarray, z_top: 
         rgb[r[i]] = sh.rgb[k[i], np.where(face[i] >= 5, 1, 0)]
     c_lo, c_hi = sh.c_centre[:, :2] - sh.c_radius[:, None], sh.c_centre[:, :2] + sh.c_radius[:, None]
     ray, c = _pairs(xy, c_lo, c_hi, 4.0)
-    for lo_i in range(0, len(ray), 300_000):
-        r, k = ray[lo_i : lo_i + 300_000], c[lo_i : lo_i + 300_000]
+    for lo_i in range(0, len(ray), 60_000):
+        r, k = ray[lo_i : lo_i + 60_000], c[lo_i : lo_i + 60_000]
         hit, t_in, _ = _crown_chords(o[r], d[r], sh, k)
         hit &= t_in < best[r]
         order = np.lexsort((-t_in[hit], r[hit]))

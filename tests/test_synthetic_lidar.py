@@ -41,10 +41,10 @@ def test_photogrammetry_scenes_are_byte_identical_to_before_the_lidar_mode(tmp_p
 
 
 def test_scan_is_seeded_and_deterministic():
-    a, b = make_lidar_scene(7, 50.0), make_lidar_scene(7, 50.0)
+    a, b = make_lidar_scene(7, 40.0), make_lidar_scene(7, 40.0)
     for field in ("xyz", "labels", "intensity", "return_number", "gps_time", "strip"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
-    assert not np.array_equal(make_lidar_scene(8, 50.0).xyz[:100], a.xyz[:100])
+    assert not np.array_equal(make_lidar_scene(8, 40.0).xyz[:100], a.xyz[:100])
 
 
 def test_ground_is_seen_under_tree_crowns(low_scan):
@@ -160,7 +160,7 @@ def test_las_file_reads_back_with_its_crs_fields_and_class_map(tmp_path):
 
 
 def test_ortho_colour_is_the_top_surface_so_the_ground_under_a_crown_takes_its_colour():
-    geo = scene_geometry(4, 80.0)
+    geo = scene_geometry(4, 60.0)
     s = simulate_scan(geo, 4, Flight(), colour="ortho")
     i, j = geo.city.canopy.cells(s.xyz[:, :2])
     cell = i * 10000 + j
@@ -206,16 +206,23 @@ def test_lidar_scenes_never_replace_a_file(tmp_path):
     assert theirs.read_bytes() == b"a user's own tile"
 
 
-def test_make_synthetic_cli_writes_lidar_and_refuses_photogrammetry_colours(tmp_path):
-    import subprocess
+def test_make_synthetic_cli_writes_lidar_and_refuses_photogrammetry_colours(tmp_path, monkeypatch, capsys):
+    import runpy
     import sys
     from pathlib import Path
 
-    tool = Path(__file__).resolve().parents[1] / "tools" / "make_synthetic.py"
-    run = lambda *a: subprocess.run([sys.executable, str(tool), "--out", str(tmp_path), "--scenes", "1", "--size", "30", *a],  # noqa: E731
-                                    capture_output=True, text=True)
-    done = run("--sensor", "lidar", "--density", "4")
-    assert done.returncode == 0, done.stderr
+    tools = Path(__file__).resolve().parents[1] / "tools"
+    monkeypatch.syspath_prepend(str(tools))
+
+    def run(*argv):
+        monkeypatch.setattr(sys, "argv", ["make_synthetic.py", "--out", str(tmp_path), "--scenes", "1", "--size", "30", *argv])
+        with pytest.raises(SystemExit) as done:
+            runpy.run_path(str(tools / "make_synthetic.py"), run_name="__main__")
+        return done.value.code, capsys.readouterr().err
+
+    assert run("--sensor", "lidar", "--density", "4")[0] == 0
     assert laspy.read(str(tmp_path / "1_lidar.laz")).header.point_count > 30 * 30 * 3
-    refused = run("--sensor", "lidar", "--colour", "class")
-    assert refused.returncode == 2 and "--colour class: not for --sensor lidar" in refused.stderr
+    code, err = run("--sensor", "lidar", "--colour", "class")
+    assert code == 2 and "--colour class: not for --sensor lidar" in err
+    code, err = run("--sensor", "lidar")
+    assert code == 2 and "1_lidar.laz exist" in err

@@ -782,7 +782,7 @@ def simulate_scan(geo: SceneGeometry, seed: int, flight: Flight = Flight(), colo
             sigma = flight.range_noise + np.minimum(footprint * np.sqrt(np.maximum(1 / np.maximum(ev.cos_inc[idx], 0.05) ** 2 - 1, 0)) * 0.5, 0.3)
             rng_t = rng_t + srng.normal(0, 1, len(idx)) * sigma
             xyz = o[sl][r] + rng_t[:, None] * d[sl][r] + offset
-            slant = (flight.altitude / np.maximum(-d[sl][r, 2] * rng_t, 1.0)) ** 2  # range loss, normalised at the altitude
+            slant = (flight.altitude / np.maximum(rng_t, 1.0)) ** 2  # range loss (1 / R^2), 1 at nadir from the altitude
             inten = flight.intensity_scale * strip_gain * energy * slant * srng.lognormal(0, 0.15, len(idx))
             keep = (xyz[:, 0] >= 0) & (xyz[:, 0] <= size) & (xyz[:, 1] >= 0) & (xyz[:, 1] <= size)
             own = np.abs((xyz[keep, :2] - line_xy) @ rgt)

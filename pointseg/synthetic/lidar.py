@@ -351,7 +351,7 @@ def _add_crown_volumes(bld: _Builder, prim, obj, refl, rgb) -> None:
     semi = np.where(cone, top - bottom, semi)
     centre = np.c_[base[:, :2], np.where(cone, bottom, top - semi)]
     if prim.cls == 4:  # trees: leaf-on broadleaves and denser conifers, each its own density
-        rate, take = rng.uniform(0.35, 0.9, k) * np.where(cone, 1.5, 1.0), (0.15, 0.55)
+        rate, take = rng.uniform(0.6, 1.5, k) * np.where(cone, 1.4, 1.0), (0.15, 0.55)
     elif prim.cls == 3:  # bushes
         rate, take = rng.uniform(0.9, 1.8, k), (0.2, 0.6)
     else:  # flower beds and low plants
@@ -833,10 +833,10 @@ def _collect(rng, terrain: "_TerrainGrid", pieces: list[dict], lines, along, rig
     noise = dict(
         xyz=np.c_[nxy, nz], cls=np.where(nz < terrain(nxy[:, 0], nxy[:, 1]), -1, -2).astype(np.int8), obj=np.full(m, IGNORE_LABEL, np.int32),
         intensity=rng.uniform(50, 2000, m).astype(np.uint16), number=np.ones(m, np.uint8), n_ret=np.ones(m, np.uint8),
-        time=cat["time"][pick] + 1e-7, angle=cat["angle"][pick], strip=cat["strip"][pick], edge=np.zeros(m, bool),
+        time=cat["time"][pick], angle=cat["angle"][pick], strip=cat["strip"][pick], edge=np.zeros(m, bool),
         overlap=np.zeros(m, bool), pulse=np.full(m, -1, np.int64),
     )
-    at = pick + 1  # each just after the pulse whose time it takes: the file stays in time order
+    at = pick + 1  # each just after the return whose time it takes: the file stays in time order
     cat = {k: np.insert(cat[k], at, noise[k], axis=0) for k in cat}
     cls = cat["cls"].astype(np.int64)
     labels = np.where(cls >= 0, cls, IGNORE_LABEL)

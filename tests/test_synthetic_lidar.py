@@ -40,6 +40,19 @@ def test_photogrammetry_scenes_are_byte_identical_to_before_the_lidar_mode(tmp_p
                        "f99b8f13cd796104b7f574c8976e0fd4ed9b588d224545d59bfaa6af12e85904"]
 
 
+def test_lidar_scene_is_the_city_of_the_photogrammetry_scene_with_the_same_seed():
+    from pointseg.synthetic.city import make_scene
+
+    photo, geo = make_scene(6, 60.0), scene_geometry(6, 60.0)
+    b = geo.buildings
+    on = photo.labels == 1
+    k = photo.instance[on] - 1  # buildings are the first objects
+    u, v = b.local(photo.xyz[on, :2], k)
+    assert np.mean((np.abs(u) <= b.length[k] / 2 + 0.6) & (np.abs(v) <= b.width[k] / 2 + 0.6)) > 0.99
+    trees = [p for p in geo.primitives if p.shape == "crown" and p.cls == 4][0]
+    assert len(trees.object) == len(np.unique(photo.instance[photo.labels == 4]))
+
+
 def test_scan_is_seeded_and_deterministic():
     a, b = make_lidar_scene(7, 40.0), make_lidar_scene(7, 40.0)
     for field in ("xyz", "labels", "intensity", "return_number", "gps_time", "strip"):
@@ -87,7 +100,7 @@ def test_multiple_returns_are_numbered_consistently_and_come_mostly_from_vegetat
 
 
 def test_density_on_open_ground_is_the_setting_and_higher_in_strip_overlaps(low_scan):
-    geo, s = low_scan
+    _, s = low_scan
     cell = np.floor(s.xyz[:, :2] / 5.0).astype(int)
     cid = cell[:, 0] * 100 + cell[:, 1]
     n = 100 * 100

@@ -29,7 +29,7 @@ import numpy as np
 
 from pointseg.constants import IGNORE_LABEL
 from pointseg.synthetic.city import SceneGeometry, scene_geometry
-from pointseg.synthetic.layout import MATERIALS, OBJECT_MATERIALS, object_tints
+from pointseg.synthetic.layout import MATERIALS, object_tints
 
 # Near-infrared (1064 nm) reflectance of each material: (mean, spread of one object's value around it).
 REFLECTANCE: dict[str, tuple[float, float]] = {
@@ -48,7 +48,6 @@ ASPRS_OF_CLASS = np.array([2, 6, 3, 4, 5] + [64 + c for c in range(5, 15)], np.u
 LOW_NOISE, HIGH_NOISE = 7, 18
 
 _FACES = 7  # planes per convex solid: 4 sides, bottom, 2 roof planes (equal for a flat top)
-_SIDES, _ROOF = slice(0, 4), slice(5, 7)
 _BIG = 1e5  # metres: per-pulse keys are pulse * _BIG + range
 
 
@@ -798,7 +797,7 @@ def simulate_scan(geo: SceneGeometry, seed: int, flight: Flight = Flight(), colo
         pulse_base += len(o)
     scan = _collect(rng, terrain, pieces, lines, along, right, flight, size)
     if colour == "ortho":
-        scan.rgb = _ortho_colours(rng, geo, sh, scan.xyz[:, :2], z_top, z_mean)
+        scan.rgb = _ortho_colours(rng, geo, sh, scan.xyz[:, :2], z_top)
     return scan
 
 
@@ -850,13 +849,13 @@ def _collect(rng, terrain: "_TerrainGrid", pieces: list[dict], lines, along, rig
     )
 
 
-def _ortho_colours(rng, geo: SceneGeometry, sh: _Shapes, xy: np.ndarray, z_top: float, z_mean: float) -> np.ndarray:
+def _ortho_colours(rng, geo: SceneGeometry, sh: _Shapes, xy: np.ndarray, z_top: float) -> np.ndarray:
     """(N, 3) uint8: the colour of the top-most surface at each xy (N, 2), as a true orthophoto shows it:
     crowns over the ground under them, roofs, car roofs, the ground's material colour."""
     n = len(xy)
     o = np.c_[xy, np.full(n, z_top + 10.0)]
     d = np.tile([0.0, 0.0, -1.0], (n, 1))
-    rgb = _ground_colours(rng, geo, xy)
+    rgb = _ground_colours(geo, xy)
     best = np.full(n, np.inf)
     ray, s = _pairs(xy, sh.lo[:, :2], sh.hi[:, :2], 4.0)
     for lo_i in range(0, len(ray), 60_000):
@@ -881,7 +880,7 @@ def _ortho_colours(rng, geo: SceneGeometry, sh: _Shapes, xy: np.ndarray, z_top: 
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def _ground_colours(rng, geo: SceneGeometry, xy: np.ndarray) -> np.ndarray:
+def _ground_colours(geo: SceneGeometry, xy: np.ndarray) -> np.ndarray:
     names = geo.ground_materials(xy)
     uniq = np.unique(names)
     mean = np.array([MATERIALS[str(u)][0] for u in uniq], float)
@@ -893,4 +892,4 @@ def make_lidar_scene(seed: int, size: float = 500.0, flight: Flight = Flight(), 
     return simulate_scan(scene_geometry(seed, size), seed, flight, colour)
 
 
-__all__ = ["ASPRS_OF_CLASS", "Flight", "LidarScan", "OBJECT_MATERIALS", "REFLECTANCE", "make_lidar_scene", "simulate_scan"]
+__all__ = ["ASPRS_OF_CLASS", "HIGH_NOISE", "LOW_NOISE", "REFLECTANCE", "Flight", "LidarScan", "make_lidar_scene", "simulate_scan"]

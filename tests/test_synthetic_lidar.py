@@ -12,8 +12,9 @@ from pointseg.synthetic.city import scene_geometry
 from pointseg.synthetic.las_scene import US_SURVEY_FOOT, lidar_path, write_lidar_las, write_lidar_scenes
 from pointseg.synthetic.lidar import Flight, make_lidar_scene, simulate_scan
 
-# A low flight over a 120 m scene: strips 174 m apart with 44 m overlaps, so one scene holds both.
-LOW = Flight(altitude=300.0, overlap=0.25)
+# A low flight over a 120 m scene: swaths of 109 m, strips 76 m apart, so the scene holds a whole 33 m overlap
+# and ground seen by one strip only.
+LOW = Flight(altitude=150.0, overlap=0.3)
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +71,11 @@ def test_ground_is_seen_under_tree_crowns(low_scan):
     ends = np.array([first_label.get(p, -1) for p in pulse[last]])
     through_crowns = ends == 4
     assert through_crowns.sum() > 1000
-    assert np.mean(label[last][through_crowns] == 0) > 0.3  # measured 0.6
+    assert np.mean(label[last][through_crowns] == 0) > 0.3  # measured 0.45
     canopy = geo.city.canopy
     under = canopy.at(s.xyz[:, :2]) > -np.inf
     cells = lambda m: set(zip(*canopy.cells(s.xyz[m, :2])))  # noqa: E731
-    assert len(cells(under & (s.labels == 0))) > 0.5 * len(cells(under))  # measured 0.9 of the 0.5 m cells
+    assert len(cells(under & (s.labels == 0))) > 0.5 * len(cells(under))  # measured 0.7 of the 0.5 m cells
 
 
 def test_multiple_returns_are_numbered_consistently_and_come_mostly_from_vegetation(low_scan):
@@ -104,8 +105,8 @@ def test_density_on_open_ground_is_the_setting_and_higher_in_strip_overlaps(low_
     cell = np.floor(s.xyz[:, :2] / 5.0).astype(int)
     cid = cell[:, 0] * 100 + cell[:, 1]
     n = 100 * 100
-    open_ground = np.ones(n, bool)
-    np.logical_and.at(open_ground, cid, (s.labels == 0) & (s.number_of_returns == 1))
+    bare = np.bincount(cid, (s.labels == 0) & (s.number_of_returns == 1), minlength=n)
+    open_ground = bare >= 0.95 * np.bincount(cid, minlength=n)  # cells of bare ground (first returns = pulses)
     interior = np.zeros(n, bool)
     interior[cid[((cell > 0) & (cell < 23)).all(axis=1)]] = True
     strips = sum(np.bincount(cid[s.strip == k], minlength=n) > 0 for k in np.unique(s.strip))
@@ -113,8 +114,8 @@ def test_density_on_open_ground_is_the_setting_and_higher_in_strip_overlaps(low_
     one = open_ground & interior & (strips == 1)
     two = open_ground & interior & (strips == 2)
     assert one.sum() > 20 and two.sum() > 20
-    assert 0.75 * LOW.density < firsts[one].mean() < 1.25 * LOW.density  # measured 10.6
-    assert firsts[two].mean() > 1.6 * firsts[one].mean()
+    assert 0.75 * LOW.density < firsts[one].mean() < 1.25 * LOW.density  # measured 10.5
+    assert firsts[two].mean() > 1.4 * firsts[one].mean()  # measured 17.0 (cells on an overlap's edge hold less)
 
 
 def test_walls_get_far_fewer_points_per_square_metre_than_roofs(low_scan):
@@ -128,7 +129,7 @@ def test_walls_get_far_fewer_points_per_square_metre_than_roofs(low_scan):
     roof_area = (b.length * b.width - np.where(b.shape == 1, (b.length / 2 - b.cut[:, 0]) * (b.width / 2 - b.cut[:, 1]), 0)
                  - np.where(b.shape == 2, 4 * b.hole[:, 0] * b.hole[:, 1], 0)).sum()
     assert wall.sum() > 0
-    assert wall.sum() / wall_area < 0.2 * roof.sum() / roof_area  # measured 0.5 vs 15.6 per m^2
+    assert wall.sum() / wall_area < 0.2 * roof.sum() / roof_area  # measured 0.2 vs 12.8 per m^2
 
 
 def test_grass_returns_are_brighter_than_asphalt(low_scan):
@@ -137,7 +138,7 @@ def test_grass_returns_are_brighter_than_asphalt(low_scan):
     single = (s.labels == 0) & (s.number_of_returns == 1)
     grass, asphalt = s.intensity[single & (material == "grass")], s.intensity[single & (material == "asphalt")]
     assert len(grass) > 1000 and len(asphalt) > 1000
-    assert grass.mean() > 2 * asphalt.mean()  # near-infrared: measured 22100 vs 4600
+    assert grass.mean() > 2 * asphalt.mean()  # near-infrared: measured 19100 vs 3900
     assert s.intensity[s.labels == 4].mean() < grass.mean()  # partial returns from leaves are weaker
 
 

@@ -294,6 +294,31 @@ def _add_buildings(bld: _Builder) -> None:
     refl = np.c_[wall_refl[i], roof_refl[i]]
     rgb = np.stack([wall_rgb[i], roof_rgb[i]], axis=1)
     bld.add_solids(b.xy[i], b.yaw[i], p[:, 1:3], p[:, 3:5], z, b.pitch[i], 1, obj[i], refl, rgb)
+    _add_roof_fixtures(bld, obj)
+
+
+def _add_roof_fixtures(bld: _Builder, obj: np.ndarray) -> None:
+    """What stands on real roofs: air-conditioning and lift housings on flat roofs, chimneys on pitched ones
+    (about one per 120 m^2 of roof), so roofs are not bare planes. Building `obj` (K,) ids; class building."""
+    b, rng = bld.geo.buildings, bld.rng
+    n = rng.poisson(b.length * b.width / 120.0)
+    k = np.repeat(np.arange(len(b.xy)), n)
+    if len(k) == 0:
+        return
+    gable = b.pitch[k] > 0
+    size = np.where(gable[:, None], rng.uniform(0.5, 0.9, (len(k), 2)), rng.uniform(0.8, 4.0, (len(k), 2)))
+    u = rng.uniform(-0.5, 0.5, len(k)) * np.maximum(b.length[k] - size[:, 0] - 1.0, 0)
+    v = rng.uniform(-0.5, 0.5, len(k)) * np.maximum(b.width[k] - size[:, 1] - 1.0, 0)
+    k, u, v, size, gable = (x[b.inside(u, v, k)] for x in (k, u, v, size, gable))  # not over an L's cut or a courtyard
+    roof = b.base[k] + b.height[k] + b.pitch[k] * (b.width[k] / 2 - np.abs(v) - size[:, 1] / 2)  # its lowest corner's roof
+    top = roof + np.where(gable, rng.uniform(1.0, 1.8, len(k)), rng.uniform(0.4, 2.2, len(k)))
+    x, y = np.cos(b.yaw[k]) * u - np.sin(b.yaw[k]) * v, np.sin(b.yaw[k]) * u + np.cos(b.yaw[k]) * v
+    names = np.where(gable, rng.choice(["roof_red", "wall_beige", "concrete"], len(k)), rng.choice(["metal", "concrete", "paint_white"], len(k)))
+    refl = _reflectance(rng, names, per_object=True)
+    rgb = np.array([MATERIALS[str(m)][0] for m in names], float).reshape(-1, 3)
+    half = size / 2
+    bld.add_solids(b.xy[k] + np.c_[x, y], b.yaw[k], np.c_[-half[:, 0], half[:, 0]], np.c_[-half[:, 1], half[:, 1]], np.c_[roof - 0.3, top],
+                   np.zeros(len(k)), 1, obj[k], np.c_[refl, refl], np.stack([rgb, rgb], axis=1))
 
 
 def _add_primitives(bld: _Builder, prim) -> None:
@@ -659,7 +684,7 @@ def _strip_pulses(rng, size, fl: Flight, along, right, line, direction, z_sensor
     spacing = 1 / np.sqrt(fl.density)
     half = np.radians(fl.half_angle)
     mean_cos2 = 0.5 * (1 + np.sin(2 * half) / (2 * half))
-    dtheta = spacing / h_ref * mean_cos2  # ground spacing across at nadir; the mean over the swath is `spacing`
+    dtheta = spacing / fl.altitude * mean_cos2  # on the mean ground the spacing across, averaged over the swath, is `spacing`
     n_line = int(np.ceil(2 * half / dtheta))
     theta = -half + (np.arange(n_line) + 0.5) * dtheta
     fwd = along * direction
@@ -746,7 +771,7 @@ def simulate_scan(geo: SceneGeometry, seed: int, flight: Flight = Flight(), colo
     z_top = float(max(sh.hi[:, 2].max(initial=z_mean), sh.c_top.max(initial=z_mean)))
     z_sensor = z_mean + flight.altitude
     terrain = _TerrainGrid(geo)
-    along, right, lines = _strip_plan(rng, size, flight)
+    along, right, lines = _strip_plan(np.random.default_rng([seed, 1064, 0]), size, flight)  # its own stream: the plan stays when shapes change
     centre = np.array([size / 2, size / 2])
     ground_refl = _ground_reflectance(rng, geo)
     scene_gain = rng.uniform(0.8, 1.25)

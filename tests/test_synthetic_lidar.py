@@ -8,7 +8,7 @@ import pytest
 
 from pointseg.errors import OutputExistsError
 from pointseg.io import load_class_map, read_scene
-from pointseg.synthetic.city import scene_geometry
+from pointseg.synthetic.geometry import scene_geometry
 from pointseg.synthetic.las_scene import US_SURVEY_FOOT, lidar_path, write_lidar_las, write_lidar_scenes
 from pointseg.synthetic.lidar import Flight, make_lidar_scene, simulate_scan
 
@@ -72,7 +72,7 @@ def test_ground_is_seen_under_tree_crowns(low_scan):
     through_crowns = ends == 4
     assert through_crowns.sum() > 1000
     assert np.mean(label[last][through_crowns] == 0) > 0.3  # measured 0.45
-    canopy = geo.city.canopy
+    canopy = geo.plan.canopy
     under = canopy.at(s.xyz[:, :2]) > -np.inf
     cells = lambda m: set(zip(*canopy.cells(s.xyz[m, :2])))  # noqa: E731
     assert len(cells(under & (s.labels == 0))) > 0.5 * len(cells(under))  # measured 0.7 of the 0.5 m cells
@@ -176,7 +176,7 @@ def test_las_file_reads_back_with_its_crs_fields_and_class_map(tmp_path):
 def test_ortho_colour_is_the_top_surface_so_the_ground_under_a_crown_takes_its_colour():
     geo = scene_geometry(4, 60.0)
     s = simulate_scan(geo, 4, Flight(), colour="ortho")
-    i, j = geo.city.canopy.cells(s.xyz[:, :2])
+    i, j = geo.plan.canopy.cells(s.xyz[:, :2])
     cell = i * 10000 + j
     rgb = s.rgb.astype(float)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pointseg.constants import IGNORE_LABEL
-from pointseg.synthetic.city import SceneGeometry, scene_geometry
+from pointseg.synthetic.geometry import SceneGeometry, scene_geometry
 from pointseg.synthetic.layout import MATERIALS, object_tints
 
 # Near-infrared (1064 nm) reflectance of each material: (mean, spread of one object's value around it).

@@ -1,7 +1,7 @@
 """Airborne LiDAR scans of the synthetic city scenes: laser pulses from parallel flight strips, traced through
 the scene's shapes, with multiple returns, intensity by material, ranging noise and outliers.
 
-The city is the one make_scene(seed, size) draws (city.scene_geometry), built as shapes instead of points:
+The city is the one make_scene(seed, size) draws (geometry.scene_geometry), built as shapes instead of points:
 the terrain (a smooth height function), buildings, vehicles, street furniture and fences as convex solids
 (boxes, prisms with flat or gabled roofs, square posts), and vegetation as porous volumes (spheroid and cone
 crowns, hedge, bike and motorcycle boxes).

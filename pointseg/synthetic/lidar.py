@@ -89,14 +89,15 @@ class Flight:
 
 @dataclass
 class LidarScan:
-    """The points of one scan in time order per strip, in local metres (add `origin` to georeference).
+    """The points of one scan, strip after strip in time order, in the scene's local metres [0, size]^2 (the
+    writer, las_scene.write_lidar_las, adds the georeferenced origin).
 
     xyz (N, 3) float64; labels (N,) int64, -100 for noise; codes (N,) uint8 ASPRS classification; instance (N,)
     int64 (-100 on ground and noise); intensity (N,) uint16; return_number, number_of_returns (N,) uint8;
     gps_time (N,) float64 (adjusted standard GPS time, s); scan_angle (N,) float32 degrees (+ right of the
     flight direction); strip (N,) uint16 (point_source_id); edge (N,) bool (last pulse of a scan line);
     overlap (N,) bool (another strip saw this place nearer its nadir); pulse (N,) int64, one id per pulse
-    (noise: -1); rgb (N, 3) uint8 or None; strip_lines: per strip (sensor xy (2,), flight direction (2,)).
+    (noise: -1); rgb (N, 3) uint8 or None; strip_lines: per strip (a point of its flight line (2,), the line's direction (2,)).
     """
 
     xyz: np.ndarray

@@ -35,10 +35,10 @@ def test_photogrammetry_scenes_are_byte_identical_to_before_the_lidar_mode(tmp_p
     """Hashes taken from the code before the LiDAR mode (commit 491587a)."""
     from pointseg.synthetic.files import write_synthetic_scenes
 
-    paths = write_synthetic_scenes(tmp_path, [1, 2], size=80.0, density=9.0, seed=3)
+    paths = write_synthetic_scenes(tmp_path, [1, 2], size=50.0, density=9.0, seed=3)
     digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
-    assert digests == ["a81ae821d1ea19ea09b00fdf3501ee66210e841ba5539a1a58476933700953b1",
-                       "f99b8f13cd796104b7f574c8976e0fd4ed9b588d224545d59bfaa6af12e85904"]
+    assert digests == ["e8235c660b0480add379c21d82542dc272f2b8cedbf9225ae4c2632143439c35",
+                       "969cf18d1cb7908a51321c153f673fd2c58031c4c5ff336147aa280537d21255"]
 
 
 def test_lidar_scene_is_the_city_of_the_photogrammetry_scene_with_the_same_seed():
@@ -55,10 +55,10 @@ def test_lidar_scene_is_the_city_of_the_photogrammetry_scene_with_the_same_seed(
 
 
 def test_scan_is_seeded_and_deterministic():
-    a, b = make_lidar_scene(7, 40.0), make_lidar_scene(7, 40.0)
+    a, b = make_lidar_scene(7, 30.0), make_lidar_scene(7, 30.0)
     for field in ("xyz", "labels", "intensity", "return_number", "gps_time", "strip"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
-    assert not np.array_equal(make_lidar_scene(8, 40.0).xyz[:100], a.xyz[:100])
+    assert not np.array_equal(make_lidar_scene(8, 30.0).xyz[:100], a.xyz[:100])
 
 
 def test_ground_is_seen_under_tree_crowns(low_scan):
@@ -207,6 +207,15 @@ def test_feet_files_hold_the_same_scene_in_us_survey_feet(tmp_path):
     assert "US survey foot" in wkt and "NAVD88 height (ftUS)" in wkt
     np.testing.assert_allclose((ft.z - ft.z.min()) * US_SURVEY_FOOT, m.z - m.z.min(), atol=0.01)
     np.testing.assert_allclose((ft.x - ft.x.min()) * US_SURVEY_FOOT, m.x - m.x.min(), atol=0.01)
+
+
+def test_crs_texts_are_the_epsg_definitions():
+    pyproj = pytest.importorskip("pyproj")
+    from pointseg.synthetic.las_scene import WKT_NY_EAST_FTUS_NAVD88_FTUS, WKT_UTM31N
+
+    assert pyproj.CRS.from_wkt(WKT_UTM31N).equals(pyproj.CRS.from_epsg(32631))
+    feet = pyproj.CRS.from_wkt(WKT_NY_EAST_FTUS_NAVD88_FTUS)
+    assert feet.equals(pyproj.CRS.from_epsg(8764)) and {a.unit_name for a in feet.axis_info} == {"US survey foot"}
 
 
 def test_lidar_scenes_never_replace_a_file(tmp_path):

@@ -50,10 +50,11 @@ def scene_path(out: str | Path, n: int) -> Path:
     return Path(out) / f"{n}_points_GTv3.txt"
 
 
-def refuse_existing(out: str | Path, scenes: list[int]) -> None:
-    """Raise OutputExistsError if a scene file to be written exists and pointseg did not write it: it may be a user's
-    real STPLS3D scene (checked for all scenes before any is written)."""
-    check_replaceable(*(scene_path(out, n) for n in scenes), hint="synthetic scenes never replace a scene file pointseg did not write: choose another --out")
+def refuse_existing(out: str | Path, scenes: list[int], path_of=scene_path) -> None:
+    """Raise OutputExistsError if a scene file to be written (path_of(out, n)) exists and pointseg did not write it: it may
+    be a user's real scene (checked for all scenes before any is written)."""
+    check_replaceable(*(path_of(out, n) for n in scenes),
+                      hint="synthetic scenes never replace a scene file pointseg did not write: choose another --out")
 
 
 def parse_scene_numbers(text: str) -> list[int]:

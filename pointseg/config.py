@@ -91,6 +91,7 @@ class DataConfig(Checked):
     seed: int = 0
     min_points_per_patch: NonNegativeInt = 1000
     sparse_patch_policy: Literal["merge", "keep"] = "merge"  # merge into the fullest neighbour, or keep
+    hag: bool = False  # also store each point's height above the SMRF ground (for features.hag)
 
     def check(self) -> None:
         for key in ("train_stride", "test_stride"):
@@ -104,16 +105,19 @@ class FeatureConfig(Checked):
     xyz: bool = True  # position within the patch: xy from the centre, z above the patch's lowest point, / (size/2)
     rgb: bool = True
     rgb_range: Literal["unit", "symmetric"] = "unit"  # [0, 1] or [-1, 1]
-    intensity: bool = False  # LiDAR intensity as log(1 + I) / log(1 + intensity_max), clipped to [0, 1]
-    intensity_max: Positive = 65535.0  # LAS's 16-bit range; 8-bit intensities then span [0, 0.5]
+    intensity: bool = False  # LiDAR intensity (pointseg.data.features: intensity_norm)
+    intensity_norm: Literal["log", "scene"] = "log"  # log(1 + I) / log(1 + intensity_max), or I / (2 x the scene's 99th percentile)
+    intensity_max: Positive = 65535.0  # log: LAS's 16-bit range; 8-bit intensities then span [0, 0.5]
+    returns: bool = False  # LiDAR return number and number of returns (position in the pulse, pulse complexity)
+    hag: bool = False  # height above the SMRF ground surface (pointseg.baselines.smrf), / (patch size / 2)
 
     def check(self) -> None:
-        if not (self.xyz or self.rgb or self.intensity):
-            raise ConfigError("features: enable at least one of xyz, rgb and intensity")
+        if not (self.xyz or self.rgb or self.intensity or self.returns or self.hag):
+            raise ConfigError("features: enable at least one of xyz, rgb, intensity, returns and hag")
 
     @property
     def channels(self) -> int:
-        return 3 * int(self.xyz) + 3 * int(self.rgb) + int(self.intensity)
+        return 3 * int(self.xyz) + 3 * int(self.rgb) + int(self.intensity) + 2 * int(self.returns) + int(self.hag)
 
 
 @dataclass(frozen=True)
@@ -125,10 +129,14 @@ class AugmentConfig(Checked):
     flip: bool = True  # x and y, each with probability 1/2
     scale: list[Positive] = field(default_factory=lambda: [0.95, 1.05])  # [] for none
     color_jitter: NonNegative = 0.05  # std of additive noise on rgb in [0, 1] units
+    intensity_gain: list[Positive] = field(default_factory=list)  # [low, high]: intensities times a gain drawn per patch ([] none)
+    drop_returns: Fraction = 0.0  # share of patches whose return numbers are set to 1 of 1 (files with returns stripped)
 
     def check(self) -> None:
-        if self.scale and (len(self.scale) != 2 or self.scale[0] > self.scale[1]):
-            raise ConfigError(f"augment.scale: expected [low, high] with low <= high, or [], got {self.scale}")
+        for key in ("scale", "intensity_gain"):
+            value = getattr(self, key)
+            if value and (len(value) != 2 or value[0] > value[1]):
+                raise ConfigError(f"augment.{key}: expected [low, high] with low <= high, or [], got {value}")
 
 
 @dataclass(frozen=True)
@@ -235,6 +243,8 @@ class Config(Checked):
 
     def check(self) -> None:
         check_tiling(self.data.patch_size, self.infer.stride, self.data.voxel_size, "infer.stride")
+        if self.features.hag and not self.data.hag:
+            raise ConfigError("features.hag needs data.hag: true (the prepared data must hold each point's height above ground)")
 
 
 def check_tiling(size: float, stride: float, voxel_size: float, where: str) -> None:

@@ -281,13 +281,13 @@ def test_colourless_file_for_an_rgb_model_stops_with_the_fix(tmp_path):
 def test_intensity_feature_values_and_device_batches_agree():
     from reference import patch_inputs
 
-    from pointseg.data.features import point_features
+    from pointseg.data.features import PointAttributes, point_features
     from pointseg.data.tiling import tile_scene
     from pointseg.predict.batches import PatchBatcher
 
     cfg = load_config(None, ["data.voxel_size=0.5", "features.intensity=true"])
     one = point_features(torch.zeros(4, 3), torch.zeros(4, dtype=torch.int64), torch.zeros(1, 2), 25.0, cfg.features,
-                         torch.zeros(4, 3), torch.tensor([0, 255, 65535, 70000.0]))
+                         PointAttributes(rgb=torch.zeros(4, 3), intensity=torch.tensor([0, 255, 65535, 70000.0])))
     np.testing.assert_allclose(one[:, 6].numpy(), [0, 0.5, 1, 1], rtol=1e-6)  # log1p(255) / log1p(65535) = 0.5
     rng = np.random.default_rng(1)
     local = rng.uniform(0, 90, (3000, 3)).astype(np.float32)
@@ -295,7 +295,7 @@ def test_intensity_feature_values_and_device_batches_agree():
     intensity = rng.integers(0, 65536, 3000).astype(np.float32)
     tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, 25, 0, "keep")
     patches = list(range(tiled.n_patches))
-    batch, points = PatchBatcher(tiled, local, rgb, cfg, torch.device("cpu"), intensity).batch(patches)
+    batch, points = PatchBatcher(tiled, local, PointAttributes(rgb=rgb, intensity=intensity), cfg, torch.device("cpu")).batch(patches)
     assert batch.feats.shape[1] == cfg.features.channels == 7
     per_point = batch.feats[batch.inverse].numpy()
     for b, idx in enumerate(batch.point_index):  # a loop over patches

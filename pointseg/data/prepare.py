@@ -2,9 +2,11 @@
 
 Layout of the output directory:
     manifest.json                   scenes, patches (bounds, sizes, split), class counts and weights, config
-    scenes/<name>/xyz.npy           (N, 3) float32, local coordinates (original - origin), in file order
+    scenes/<name>/xyz.npy           (N, 3) float32, local coordinates in metres ((original - origin) x units), in file order
                  /rgb.npy           (N, 3) uint8, only for scenes with colour (manifest scene "rgb": true)
                  /intensity.npy     (N,) float32 as stored, only for scenes with intensity ("intensity": true)
+                 /returns.npy       (N, 2) uint8 return number and number of returns, only for scenes with them
+                 /hag.npy           (N,) float32 metres above the SMRF ground, with data.hag
                  /labels.npy        (N,) int16, -100 ignored
                  /order.npy         (N,) int32, point indices sorted by tile
                  /tile_offsets.npy  (T+1,) int64, tile t holds order[tile_offsets[t]:tile_offsets[t+1]]
@@ -29,8 +31,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from pointseg.config import DataConfig
+from pointseg.config import DataConfig, FeatureConfig
 from pointseg.constants import NUM_CLASSES
+from pointseg.data.features import scene_attributes
+from pointseg.data.ground import height_above_ground
 from pointseg.data.manifest import build_manifest
 from pointseg.data.split import EXCLUDED, TRAIN, VAL, split_leak_free, split_random
 from pointseg.data.tiling import tile_scene
@@ -99,6 +103,10 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
         atomic_save_npy(d / "rgb.npy", scene.rgb)
     if scene.intensity is not None:
         atomic_save_npy(d / "intensity.npy", scene.intensity.astype(np.float32))
+    if scene.returns is not None:
+        atomic_save_npy(d / "returns.npy", scene.returns.astype(np.uint8))
+    if cfg.hag:
+        atomic_save_npy(d / "hag.npy", height_above_ground(local, scene.returns))
     atomic_save_npy(d / "labels.npy", labels.astype(np.int16))
     atomic_save_npy(d / "order.npy", tiled.order.astype(np.int32))
     for name in ("tile_offsets", "point_voxel", "voxel_offsets", "voxel_coords", "patch_offsets", "patch_tiles"):
@@ -127,6 +135,9 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
         "units": [scene.units.horizontal, scene.units.vertical],
         "rgb": scene.rgb is not None,
         "intensity": scene.intensity is not None,
+        "intensity_reference": scene_attributes(scene, INTENSITY_ONLY).intensity_reference,
+        "returns": scene.returns is not None,
+        "hag": cfg.hag,
         "role": "test" if job.is_test else "trainval",
         "stride": stride,
         "patches": patches,
@@ -250,6 +261,7 @@ def check_out_against_src(src: Path, out: Path) -> None:
         raise InputError(f"--out {out} contains the source directory --src {src}; replacing it would delete the scenes; choose another --out")
 
 
+INTENSITY_ONLY = FeatureConfig(xyz=False, rgb=False, intensity=True)
 KIND = "prepared"  # the kind of folder prepare makes (pointseg.io.ownership)
 
 

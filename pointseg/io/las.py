@@ -87,7 +87,8 @@ def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: l
 
     xyz: float64 from the integer coordinates, scales and offsets. rgb: the 16-bit fields mapped to 0..255
     by the range actually stored (8-bit values in 16-bit fields stay as they are); None for point formats
-    without colour or when every colour value is 0. intensity: float32 as stored; None when all 0.
+    without colour or when every colour value is 0. intensity: float32 as stored; None when all 0. returns: return number
+    and number of returns (N, 2) uint8; None when all 0.
     labels: `classification` through `class_map` (codes not in it -> -100, counted in one warning);
     None without a class map or when no point maps to a class (an unlabelled file).
     units: the file's CRS decides (pointseg.io.units); without one, `units` ('auto' = metres, m, ft, ftUS).
@@ -114,6 +115,9 @@ def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: l
     intensity = np.asarray(las.intensity, np.float32) if "intensity" in names else None
     if intensity is not None and not intensity.any():
         intensity = None
+    returns = np.stack([np.asarray(las.return_number, np.uint8), np.asarray(las.number_of_returns, np.uint8)], axis=1)
+    if not returns.any():
+        returns = None  # never set (all 0): no return information
     labels, n_unknown = None, 0
     if class_map is not None:
         labels, unknown = class_map.to_classes(np.asarray(las.classification))
@@ -123,7 +127,7 @@ def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: l
                         class_map.name, ", ".join(f"code {c}: {n}" for c, n in sorted(unknown.items())))
         if not (labels >= 0).any():
             labels = None  # unlabelled (e.g. all 'unclassified'): nothing to score or train on
-    return Scene(path, xyz, rgb, labels, None, n_unknown, intensity=intensity, source=las, units=scene_units)
+    return Scene(path, xyz, rgb, labels, None, n_unknown, intensity=intensity, source=las, units=scene_units, returns=returns)
 
 
 def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np.ndarray],

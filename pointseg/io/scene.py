@@ -19,6 +19,7 @@ class Scene:
     instance (N,) int64 or None;
     n_out_of_range_labels: points whose label (or LAS class code) was outside the classes and set to -100;
     intensity (N,) float32, the values as stored (LAS: 0..65535; PLY 'intensity'), or None;
+    returns (N, 2) uint8, return number and number of returns (LAS), or None;
     source: what the reader kept to write a labelled copy of the file (LAS/LAZ: the laspy.LasData), or None;
     units: metres per coordinate unit, horizontal and vertical (pointseg.io.units): computation is in metres.
     """
@@ -32,6 +33,7 @@ class Scene:
     intensity: np.ndarray | None = None
     source: Any = field(default=None, repr=False)
     units: Units = field(default=METRES)
+    returns: np.ndarray | None = None
     origin: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -51,6 +53,10 @@ class Scene:
 
     def __len__(self) -> int:
         return len(self.xyz)
+
+    def present(self) -> dict[str, bool]:
+        """Which point attributes the file has: {"rgb", "intensity", "returns"}."""
+        return {"rgb": self.rgb is not None, "intensity": self.intensity is not None, "returns": self.returns is not None}
 
     def local_xyz(self) -> np.ndarray:
         """(N, 3) float32 coordinates relative to `origin`, in metres (the file's units scaled by `units`), for computation."""

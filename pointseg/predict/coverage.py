@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 INDEX_VERSION = 1
 INDEX_DIR = ".coverage"
-POINT_FIELDS = ("rgb", "intensity")  # per-point arrays of a Scene besides xyz that a buffer carries (None when absent)
+POINT_FIELDS = ("rgb", "intensity", "returns")  # per-point arrays of a Scene besides xyz that a buffer carries (None when absent)
 
 
 @dataclass
@@ -246,7 +246,8 @@ def tile_with_buffer(tiles: list[TileInfo], i: int, buffer: float, origin: np.nd
         if mine is not None and len(extra["xyz"]) and extra[f] is None:
             raise PointCloudError(own.path, f"has {f} but a neighbouring tile has none; the tiles of a coverage must carry the same fields")
         fields[f] = None if mine is None else (np.concatenate([mine, extra[f]]) if len(extra["xyz"]) else mine)
-    both = Scene(own.path, np.concatenate([own.xyz, extra["xyz"]]), fields["rgb"], intensity=fields["intensity"], units=own.units)
+    both = Scene(own.path, np.concatenate([own.xyz, extra["xyz"]]), fields["rgb"], intensity=fields["intensity"], units=own.units,
+                 returns=fields["returns"])
     both.origin = np.asarray(origin, np.float64).copy()
     targets = np.zeros(len(both), bool)
     targets[: len(own)] = True

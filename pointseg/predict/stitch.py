@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from pointseg.config import Config
 from pointseg.constants import NUM_CLASSES
-from pointseg.data.features import check_scene_features
+from pointseg.data.features import check_scene_features, scene_attributes
 from pointseg.data.tiling import TiledScene, tile_scene
 from pointseg.io import Scene
 from pointseg.predict.batches import PatchBatcher, PatchPoints
@@ -53,16 +53,17 @@ def predict_scene(scene: Scene, predict: Predictor, cfg: Config, progress: bool 
     (tta_views, view_of in a square of side `frame` m, default the scene's extent) and every view's votes are
     summed. The label is the argmax and the confidence the normalized winning probability. The (N, C) float32
     accumulator, on `device`, is the only array of size points x classes (the entropy takes one temporary of that size).
-    A scene without colour (or intensity) given to a model that uses it raises PointCloudError naming the file.
+    A scene without colour (intensity, return numbers) given to a model that uses them raises PointCloudError naming the file.
     The patch grid is anchored at `scene.origin` (see pointseg.data.tiling).
 
     targets (N,) bool: only these points are labelled (the others give context): patches holding none
     of them are skipped, and the result holds the M target points only, in order.
     """
-    check_scene_features(scene.path, scene.rgb is not None, scene.intensity is not None, cfg.features)
+    check_scene_features(scene.path, scene.present(), cfg.features)
     device = torch.device(device)
     batch_size = default_batch_size(cfg, device)
     local = scene.local_xyz()  # metres
+    attributes = scene_attributes(scene, cfg.features, local)  # height above ground once, for every view
     if frame is None:
         frame = float(np.ceil(local[:, :2].max())) if len(local) else 1.0
     votes = torch.zeros((len(scene), NUM_CLASSES), dtype=torch.float32, device=device)
@@ -71,7 +72,7 @@ def predict_scene(scene: Scene, predict: Predictor, cfg: Config, progress: bool 
         view = view_of(local, angle, mirror, frame)
         tiled = tile_scene(view, cfg.data.voxel_size, cfg.data.patch_size, cfg.infer.stride, 0, "keep")
         run = list(range(tiled.n_patches)) if targets is None else patches_holding(tiled, targets)
-        batcher = PatchBatcher(tiled, view, scene.rgb, cfg, device, scene.intensity)
+        batcher = PatchBatcher(tiled, view, attributes, cfg, device)
         del tiled, view  # on a GPU the host copies are no longer needed
         bar = tqdm(total=len(run), desc=scene.name, unit="patch", leave=False, disable=not progress)
         for first in range(0, len(run), batch_size):

@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 
 from pointseg.config import Checked, Config, Positive, config_to_dict, fingerprint, load_config, read_checked
@@ -34,6 +34,21 @@ SHORT_NAMES = ("ground", "bldg", "low veg", "med veg", "high veg", "vehicle", "t
 class StudyData(Checked):
     scenes: str = "1-10"  # synthetic scene numbers, e.g. "1-10"; 5 and 10 are test scenes by default
     size: Positive = 100.0  # their side in metres
+    sensor: Literal["photogrammetry", "lidar"] = "photogrammetry"  # STPLS3D text scenes, or airborne LiDAR scans (LAZ)
+    densities: list[Positive] = field(default_factory=lambda: [10.0])  # lidar: pulses per m^2 per strip, cycled over the scenes
+
+
+def ensure_study_scenes(data: StudyData, src: Path, workers: int = 1) -> None:
+    """The study's synthetic scenes in src, written where missing."""
+    from pointseg.synthetic.files import ensure_scenes, parse_scene_numbers
+
+    numbers = parse_scene_numbers(data.scenes)
+    if data.sensor == "lidar":
+        from pointseg.synthetic.las_scene import ensure_lidar_scenes
+
+        ensure_lidar_scenes(src, numbers, data.size, data.densities, workers=workers)
+    else:
+        ensure_scenes(src, numbers, size=data.size, workers=workers)
 
 
 @dataclass(frozen=True)

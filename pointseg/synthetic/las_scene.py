@@ -92,6 +92,33 @@ def write_lidar_las(path: str | Path, scan: LidarScan, units: str = "m") -> None
         las.write(f, do_compress=path.suffix.lower() == ".laz")
 
 
+SURVEYS = ((600.0, 30.0), (1000.0, 20.0), (1500.0, 15.0), (800.0, 25.0))  # (altitude m, scan half angle degrees)
+
+
+def varied_flight(n: int, densities: list[float]) -> Flight:
+    """The flight of scene n in a training set of mixed surveys: density densities[n % len], and altitude and scan angle
+    cycling through SURVEYS (low and wide to high and narrow), so a model sees many programmes."""
+    altitude, half_angle = SURVEYS[n % len(SURVEYS)]
+    return Flight(density=float(densities[n % len(densities)]), altitude=altitude, half_angle=half_angle)
+
+
+def ensure_lidar_scenes(out: str | Path, scenes: list[int], size: float, densities: list[float], seed: int = 0,
+                        workers: int = 1) -> list[Path]:
+    """The scans N_lidar.laz of numbers `scenes` in `out` (flights from varied_flight), writing those that are missing."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    missing = [n for n in scenes if not lidar_path(out, n).is_file()]
+    refuse_existing(out, missing, lidar_path)
+    jobs = [(out, [n], size, varied_flight(n, densities), seed) for n in missing]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+            list(pool.map(write_lidar_scenes, *zip(*jobs)))
+    else:
+        for job in jobs:
+            write_lidar_scenes(*job)
+    return [lidar_path(out, n) for n in scenes]
+
+
 def write_lidar_scenes(out: str | Path, scenes: list[int], size: float = 500.0, flight: Flight = Flight(), seed: int = 0,
                        colour: str | None = None, units: str = "m") -> list[Path]:
     """Write one scan per number in `scenes` as `N_lidar.laz`; scene n is the city of the photogrammetry scene n

@@ -40,7 +40,7 @@ setup(
     description="Sparse 3D U-Net + ASPP semantic segmentation of aerial photogrammetry point clouds (STPLS3D)",
     packages=find_packages(include=["pointseg", "pointseg.*"]),
     # the shipped configs and class maps live in the package (configs/ at the top is a link to them)
-    package_data={"pointseg": ["configs/*.yaml", "configs/*/*.yaml"]},
+    package_data={"pointseg": ["configs/*.yaml", "configs/*/*.yaml", "checkpoints/*.pt"]},
     python_requires=">=3.9,<3.12",
     install_requires=requires,
     extras_require={"test": ["pytest>=7"], "tensorboard": ["tensorboard"]},

@@ -63,3 +63,34 @@ def format_table(rows: dict[str, Scores]) -> str:
     out = [head, line("OA", [rows[n].oa for n in names]), line("mIoU", [rows[n].miou for n in names])]
     out += [line(c, [rows[n].iou[i] for n in names]) for i, c in enumerate(CLASS_NAMES)]
     return "\n".join(out)
+
+
+# Coarse groups for scoring against ASPRS-classified scans: pointseg's classes and the ASPRS codes of each group.
+GROUPS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "ground": ((0,), (2,)),
+    "vegetation": ((2, 3, 4), (3, 4, 5)),
+    "building": ((1,), (6,)),
+    "object": ((1, 2, 3, 4), (3, 4, 5, 6)),  # vegetation and building together (what a height rule finds)
+}
+
+
+def iou(truth: np.ndarray, pred: np.ndarray) -> float:
+    """IoU of two (N,) boolean masks; NaN when both are empty."""
+    union = np.count_nonzero(truth | pred)
+    return float(np.count_nonzero(truth & pred) / union) if union else float("nan")
+
+
+def group_scores(codes: np.ndarray, pred: dict[str, np.ndarray]) -> dict[str, float]:
+    """IoU per coarse group: codes (N,) ASPRS classification of the scored points; pred {group: (N,) bool}; groups
+    the truth lacks entirely (e.g. no building in a scan) are NaN."""
+    out = {}
+    for name, (_, asprs) in GROUPS.items():
+        if name in pred:
+            truth = np.isin(codes, asprs)
+            out[name] = iou(truth, pred[name]) if truth.any() else float("nan")
+    return out
+
+
+def class_groups(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """{group: (N,) bool} of pointseg class labels (N,)."""
+    return {name: np.isin(labels, classes) for name, (classes, _) in GROUPS.items()}

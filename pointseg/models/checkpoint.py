@@ -61,3 +61,16 @@ def load_model_state(model: torch.nn.Module, ckpt: dict[str, Any], path: str | P
         model.load_state_dict(ckpt["model"])
     except RuntimeError as err:
         raise InputError(f"{path}: weights do not fit the model ({str(err).splitlines()[0]})") from None
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """A checkpoint for labelling only: the model's weights (float32), config, class names, fingerprint and the training
+    record, without optimizer, scaler or RNG states (a third of the size); `extra` (e.g. a model card's facts) is kept
+    under "card". Written atomically."""
+    ckpt = load_checkpoint(src)
+    keep = {k: ckpt[k] for k in ("model", "config", "class_names", "model_fingerprint", "epoch", "step", "record", "trained_seconds") if k in ckpt}
+    keep["model"] = {k: v.float() if v.is_floating_point() else v for k, v in keep["model"].items()}
+    keep["card"] = dict(extra or {})
+    with atomic_path(dst) as tmp:
+        torch.save(keep, tmp)
+    return Path(dst)

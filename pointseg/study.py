@@ -9,16 +9,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 
 from pointseg.config import Checked, Config, Positive, config_to_dict, fingerprint, load_config, read_checked
-from pointseg.errors import ConfigError
 from pointseg.constants import CLASS_NAMES
 from pointseg.data.dataset import PatchDataset
 from pointseg.data.manifest import load_manifest
 from pointseg.data.prepare import prepare_dataset
 from pointseg.distributed import pick_device
+from pointseg.errors import ConfigError
 from pointseg.io.atomic import atomic_write_text
 from pointseg.models.checkpoint import load_checkpoint
+from pointseg.metrics import confusion_matrix, scores
 from pointseg.models.diagnostics import aspp_neighbour_report
 from pointseg.predict.label import label_scenes
 from pointseg.train.loop import train
@@ -190,3 +193,24 @@ def markdown_table(results: list[RunResult], reference: dict[str, tuple[float, f
                   " / ".join(f"{v:.1f}" for v in r.aspp.values()) + f" (d {'/'.join(map(str, r.aspp))})" if r.aspp else "-"]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def border_distance(local_xy: np.ndarray, size: float) -> np.ndarray:
+    """(N,) distance in metres of local points (N, 2) (from the scene's origin, where the patch lattice starts) to the
+    nearest line of a lattice of `size` m patches: how close each point lies to a border of non-overlapping patches."""
+    offset = np.mod(local_xy, size)
+    return np.minimum(offset, size - offset).min(axis=1)
+
+
+def border_scores(truth: np.ndarray, pred: np.ndarray, distance: np.ndarray, near: float = 5.0) -> dict[str, float]:
+    """OA of all points, of those within `near` m of a patch border and of the others; mIoU of all (labels -100 left out)."""
+    keep = truth >= 0
+    right = (truth == pred) & keep
+    close = distance < near
+
+    def oa(mask: np.ndarray) -> float:
+        n = np.count_nonzero(mask & keep)
+        return float(np.count_nonzero(right & mask) / n) if n else float("nan")
+
+    return {"oa": oa(np.ones_like(keep)), "oa_near_border": oa(close), "oa_inside": oa(~close),
+            "miou": scores(confusion_matrix(truth, pred)).miou, "share_near_border": float(close[keep].mean())}

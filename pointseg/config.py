@@ -460,8 +460,9 @@ def read_checked(cls: type, path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
+    values = _parse_yaml(path.read_text(), str(path)) or {}  # syntax errors name the file, line and column
     try:
-        return _build(cls, _parse_yaml(path.read_text(), str(path)) or {}, "")
+        return _build(cls, values, "")
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 

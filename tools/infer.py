@@ -1,4 +1,7 @@
-"""Label whole scenes: python tools/infer.py --ckpt CKPT --input SCENE_OR_DIR --out DIR [--device cuda|cpu] [--stride 25] [--tta 4] [infer.KEY=VALUE ...].
+"""Label whole scenes: python tools/infer.py (--model lidar|photogrammetry | --ckpt CKPT) --input SCENE_OR_DIR --out DIR [--device cuda|cpu] [--stride 25] [--tta 4] [infer.KEY=VALUE ...].
+
+--model picks a model shipped with pointseg: lidar (airborne LiDAR without colour: intensity, return numbers, height
+above ground) or photogrammetry (xyz + rgb); --ckpt a checkpoint of your own (tools/train.py).
 
 Scenes: STPLS3D .txt, .ply, .las, .laz. Output <scene>_pred.<format>: by default the input's format (LAS -> LAS,
 LAZ -> LAZ, txt/PLY -> PLY); a LAS/LAZ output is a copy of the input with pred_class, confidence and entropy added.
@@ -20,7 +23,9 @@ from pointseg.config import OutputFormat, WriteClass, flag_settings
 
 def main() -> int:
     ap = cli.argument_parser(__doc__)
-    ap.add_argument("--ckpt", required=True)
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", choices=["lidar", "photogrammetry"], help="a model shipped with pointseg (docs/models.md)")
+    which.add_argument("--ckpt", help="a checkpoint of your own")
     ap.add_argument("--input", required=True, help="a .txt/.ply/.las/.laz scene or a directory of them")
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
@@ -37,6 +42,8 @@ def main() -> int:
     ap.add_argument("--buffer", type=float, default=None,
                     help="metres of neighbouring tiles' points around each tile (implies --coverage; infer.coverage_buffer, -1: one patch)")
     ap.add_argument("--skip-existing", action="store_true", help="skip scenes whose complete output from the same checkpoint and settings exists")
+    ap.add_argument("--units", choices=["auto", "m", "ft", "ftUS"], default=None,
+                    help="coordinate units of inputs without a CRS (infer.units; default auto: metres); a LAS/LAZ CRS decides its own")
     ap.add_argument("--tta", type=int, default=None, help="test-time augmentation: views averaged (rotations about z, mirrored); infer.tta, 1: none")
     ap.add_argument("--pictures", action="store_true", help="also maps of each scene, confusion matrices, IoU chart and OUT/report.html")
     ap.add_argument("--strict", action="store_true", help="stop at the first bad scene (default: skip it with one line, label the others, exit 1)")
@@ -44,15 +51,18 @@ def main() -> int:
     args = cli.parse(ap)
 
     from pointseg.distributed import cleanup, setup_distributed
+    from pointseg.models.shipped import shipped_checkpoint
     from pointseg.predict.label import label_scenes
+
+    ckpt = shipped_checkpoint(args.model) if args.model else args.ckpt
 
     info = setup_distributed(args.device)
     settings = flag_settings(
         "infer", stride=args.stride, colorize=args.colorize, output_format=args.format, write_class=args.write_class,
         probabilities=args.probabilities, class_map=args.class_map, coverage=True if args.buffer is not None else args.coverage,
-        coverage_buffer=args.buffer, tta=args.tta, **{"batch_size" if info.device.type == "cuda" else "cpu_batch_size": args.batch_size})
+        coverage_buffer=args.buffer, tta=args.tta, units=args.units, **{"batch_size" if info.device.type == "cuda" else "cpu_batch_size": args.batch_size})
     try:
-        summary = label_scenes(args.ckpt, args.input, args.out, info.device, args.overrides, settings, skip_existing=args.skip_existing,
+        summary = label_scenes(ckpt, args.input, args.out, info.device, args.overrides, settings, skip_existing=args.skip_existing,
                                strict=args.strict, pictures=args.pictures, rank=info.rank, world=info.world_size)
     finally:
         cleanup()

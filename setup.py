@@ -24,6 +24,7 @@ requires = [
     "pyarrow>=14,<22",  # pandas' fast CSV engine for STPLS3D text (21 tested with numpy 1.26; 26 needs numpy 2); without it the reader uses the C engine
     "laspy>=2.4,<3",  # LAS/LAZ; 2.4+ for EVLR reading options
     "lazrs>=0.5",  # laspy's LAZ backend (Rust, parallel decompression)
+    "pyproj>=3.6,<3.8",  # CRSs: --crs, reading and writing them in LAS/LAZ through laspy (3.8 has wheels for Python 3.12+ only)
     f"{open3d}>=0.17",
     "tqdm>=4.60",
     "pyyaml>=6.0",
@@ -41,5 +42,6 @@ setup(
     package_data={"pointseg": ["configs/*.yaml", "configs/*/*.yaml"]},
     python_requires=">=3.9,<3.12",
     install_requires=requires,
-    extras_require={"test": ["pytest>=7"], "tensorboard": ["tensorboard"]},
+    # readers: the LASzip reference decoder, an independent reader of the LAS/LAZ outputs in tests/test_independent_readers.py
+    extras_require={"test": ["pytest>=7"], "tensorboard": ["tensorboard"], "readers": ["laszip>=0.2"]},
 )

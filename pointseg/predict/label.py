@@ -16,6 +16,7 @@ from pointseg.distributed import gather_or_raise, shard_largest_first
 from pointseg.errors import InputNotFoundError, UserError
 from pointseg.io import SCENE_SUFFIXES, is_prediction, load_class_map, output_path, read_scene, scene_name, write_labelled
 from pointseg.io.atomic import clean_stale_temp_files
+from pointseg.io.crs import crs_option
 from pointseg.io.identity import file_sha256
 from pointseg.metrics import confusion_matrix
 from pointseg.predict.coverage import coverage_buffer, coverage_frame, coverage_origin, index_tiles, tile_with_buffer
@@ -54,6 +55,8 @@ def run_settings(cfg: Config, ckpt: Path) -> dict[str, Any]:
                 "class_map": class_map_name(cfg), "tta": cfg.infer.tta}
     if cfg.infer.coverage:
         settings["buffer"] = coverage_buffer(cfg)
+    if cfg.infer.crs:
+        settings["crs"] = cfg.infer.crs
     return settings
 
 
@@ -82,6 +85,7 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     cfg = apply_overrides(cfg, overrides, allowed=("infer", "viz"), settings=settings)
     classes = load_class_map(class_map_name(cfg))
     files = list_scenes(inputs)
+    crs = crs_option(cfg.infer.crs, files)  # refused for an input that carries another CRS, before any work
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clean_stale_temp_files(out)
@@ -114,7 +118,7 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
                 scene = read_scene(files[i], classes)
                 pred = predict_scene(scene, predict, cfg, bars, device, cfg.infer.probabilities)
             write_labelled(labelled, scene, pred.labels, pred.confidence, pred.entropy, pred.probabilities, cfg.infer.write_class, classes,
-                           CLASS_PALETTE[pred.labels] if cfg.infer.colorize else None)
+                           CLASS_PALETTE[pred.labels] if cfg.infer.colorize else None, crs=crs)
             confusion = None if scene.labels is None else confusion_matrix(scene.labels, pred.labels).tolist()
             record = {"points": len(scene), "confusion": confusion, "seconds": time.perf_counter() - t0, "settings": record_settings}
             write_record(out, name, record)
@@ -132,11 +136,16 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     merged = {k: v for part, _ in gathered for k, v in part.items()}
     failed = {k: v for _, part in gathered for k, v in part.items()}
     confusions = {n: np.asarray(merged[n]["confusion"]) for n in map(scene_name, files) if n in merged and merged[n]["confusion"] is not None}
-    table = write_metrics(out, confusions) if confusions and rank == 0 else ""
+    file_points = {n: int(merged[n]["points"]) for n in confusions}
+    table = write_metrics(out, confusions, file_points) if confusions and rank == 0 else ""
+    report = None
     if pictures and rank == 0:
         from pointseg.viz.run import write_run_pictures
 
         done = {scene_name(f): (output_path(out, f, fmt), f) for f in files if scene_name(f) in merged}
-        write_run_pictures(out, done, cfg.viz, ckpt, cfg, device, {n: r["seconds"] for n, r in merged.items()})
+        report = write_run_pictures(out, done, cfg.viz, ckpt, cfg, device, {n: r["seconds"] for n, r in merged.items()},
+                                    class_map=classes)
     return {"scenes": sum(not r["skipped"] for r in merged.values()), "skipped": sum(r["skipped"] for r in merged.values()),
-            "seconds": {n: r["seconds"] for n, r in merged.items()}, "table": table, "failed": failed}
+            "seconds": {n: r["seconds"] for n, r in merged.items()}, "table": table, "failed": failed,
+            "outputs": [output_path(out, f, fmt) for f in files if scene_name(f) in merged],
+            "metrics": [out / "metrics.json", out / "metrics.csv"] if table else [], "report": report}

@@ -1,7 +1,7 @@
 """pointseg's outputs read back by readers that share no code with it: CloudCompare's command line (PLY; Debian's
-2.11 build cannot open LAS/LAZ) and the LASzip reference decoder (LAZ, PyPI `laszip`, with the header and the
-Extra Bytes VLR parsed here from the raw bytes). Each test is skipped where its reader is not installed:
-`apt-get install cloudcompare`, `pip install -e ".[readers]"`."""
+2.11 build cannot open LAS/LAZ), Open3D's tensor reader (PLY) and the LASzip reference decoder (LAZ, PyPI `laszip`,
+with the header and the Extra Bytes VLR parsed here from the raw bytes). Each test is skipped where its reader is
+not installed: `apt-get install cloudcompare`, `pip install -e ".[readers]"`."""
 
 import os
 import shutil
@@ -33,6 +33,25 @@ def test_no_pointseg_ply_name_is_taken_for_a_colour_or_a_normal_by_cloudcompare(
     names += [ply_name(probability_field(c)) for c in range(len(CLASS_NAMES))]
     assert all("scal" in n.lower() for n in names)
     assert not [n for n in names if any(k in n.lower() for k in CLOUDCOMPARE_FIRST_MATCHES)]
+
+
+def test_open3d_tensor_reader_gives_every_field_of_a_labelled_ply_under_its_name(tmp_path, o3d):
+    if o3d is None:
+        pytest.skip("Open3D is not installed")
+    src = tmp_path / "tile.laz"
+    make_las(src, "1.4", 6, n=200, colour=None)
+    scene = read_scene(src)
+    probs, labels, entropy = prediction(len(scene), 5)
+    ply = write_labelled(tmp_path / "tile_pred.ply", scene, labels, probs.max(1), entropy, probs)
+    cloud = o3d.t.io.read_point_cloud(str(ply))
+    point = {k: v.numpy() for k, v in cloud.point.items()}
+    source = laspy.read(str(src))
+    np.testing.assert_array_equal(point["positions"], scene.xyz)  # float64, exact
+    np.testing.assert_array_equal(point["scalar_class"][:, 0], labels)
+    np.testing.assert_array_equal(point["scalar_entropy"][:, 0], entropy.astype(np.float32))
+    np.testing.assert_array_equal(point["scalar_prob_street_sign"][:, 0], probs[:, 12])
+    np.testing.assert_array_equal(point["scalar_intensity"][:, 0], source.intensity)  # int32: Open3D skips 16-bit properties
+    np.testing.assert_array_equal(point["scalar_original_class"][:, 0], source.classification)
 
 
 def cloudcompare_asc(ply, workdir) -> tuple[list[str], np.ndarray]:

@@ -48,5 +48,5 @@ def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path, class_map: st
         from pointseg.viz.run import write_run_pictures
 
         write_run_pictures(pred_dir, {n: (pred_files[n], ground_truth[n]) for n in confusions}, viz or VizConfig(),
-                           extra={"ground truth": str(gt_dir)})
+                           extra={"ground truth": str(gt_dir)}, class_map=classes)
     return table

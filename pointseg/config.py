@@ -211,6 +211,7 @@ class InferConfig(Checked):
     colorize: bool = False  # PLY output coloured by predicted class instead of the input's rgb
     class_map: str = ""  # LAS/LAZ codes <-> classes for reading and --write-class; "" = the checkpoint's data.class_map
     units: Units = "auto"  # coordinate units of inputs without a CRS: auto (metres), m, ft, ftUS; a LAS/LAZ CRS decides its own
+    crs: str = ""  # an EPSG code or WKT written into outputs of inputs without a CRS (text/PLY -> LAS/LAZ); "" = none
 
     def check(self) -> None:
         if -1.0 < self.coverage_buffer < 0:

@@ -21,7 +21,8 @@ def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int = NUM_CL
 
 @dataclass
 class Scores:
-    """oa in [0, 1]; iou (C,) with NaN for a class absent from both ground truth and prediction; miou over the rest."""
+    """oa in [0, 1]; iou (C,) with NaN for a class absent from both ground truth and prediction; miou over the rest;
+    points: the points scored (ground truth not -100), not all the file's points."""
 
     oa: float
     iou: np.ndarray
@@ -32,7 +33,7 @@ class Scores:
         return {
             "oa": self.oa,
             "miou": self.miou,
-            "points": self.points,
+            "points_scored": self.points,
             "iou": {name: (None if np.isnan(v) else float(v)) for name, v in zip(CLASS_NAMES, self.iou)},
         }
 
@@ -51,17 +52,25 @@ def scores(conf: np.ndarray) -> Scores:
     return Scores(oa, iou, miou, int(total))
 
 
-def format_table(rows: dict[str, Scores]) -> str:
-    """A text table: one column per row key (scene or 'all'), OA, mIoU, then IoU per class, in percent."""
+def format_table(rows: dict[str, Scores], file_points: dict[str, int] | None = None) -> str:
+    """A text table: one column per row key (scene or 'all'); the points in the file (when `file_points` gives them) and
+    the points scored, then OA, mIoU and IoU per class in percent."""
     names = list(rows)
     width = max(18, *(len(n) + 2 for n in names))
-    head = f"{'':<18}" + "".join(f"{n:>{width}}" for n in names)
+    head = f"{'scores in %':<22}" + "".join(f"{n:>{width}}" for n in names)
 
     def line(label: str, values: list[float]) -> str:
-        return f"{label:<18}" + "".join(f"{'-' if np.isnan(v) else f'{100 * v:.2f}':>{width}}" for v in values)
+        return f"{label:<22}" + "".join(f"{'-' if np.isnan(v) else f'{100 * v:.2f}':>{width}}" for v in values)
 
-    out = [head, line("OA", [rows[n].oa for n in names]), line("mIoU", [rows[n].miou for n in names])]
-    out += [line(c, [rows[n].iou[i] for n in names]) for i, c in enumerate(CLASS_NAMES)]
+    def count(label: str, values: list[int | None]) -> str:
+        return f"{label:<22}" + "".join(f"{'-' if v is None else f'{v:,}':>{width}}" for v in values)
+
+    out = [head]
+    if file_points is not None:
+        out.append(count("points in file", [file_points.get(n) for n in names]))
+    out += [count("points scored", [rows[n].points for n in names])]
+    out += [line("OA", [rows[n].oa for n in names]), line("mIoU", [rows[n].miou for n in names])]
+    out += [line(f"IoU {c}", [rows[n].iou[i] for n in names]) for i, c in enumerate(CLASS_NAMES)]
     return "\n".join(out)
 
 

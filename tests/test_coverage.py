@@ -139,7 +139,7 @@ def test_label_scenes_writes_each_tile_with_its_own_points(coverage, coverage_ru
     for name, idx in members.items():
         v = outputs[f"{name}_pred.ply"]
         np.testing.assert_array_equal(np.c_[v["x"], v["y"], v["z"]], whole.xyz[idx])
-        np.testing.assert_array_equal(v["class"], coverage["reference"][25][idx])
+        np.testing.assert_array_equal(v["scalar_class"], coverage["reference"][25][idx])
     metrics = json.loads((out / "metrics.json").read_text())
     from pointseg.metrics import confusion_matrix
 

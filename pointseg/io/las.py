@@ -11,9 +11,11 @@ from pathlib import Path
 import laspy
 import numpy as np
 
+from pointseg import __version__
 from pointseg.io.atomic import atomic_path
 from pointseg.io.class_map import ClassMap
 from pointseg.errors import PointCloudError
+from pointseg.io.fields import description
 from pointseg.io.scene import Scene, SceneBounds
 from pointseg.io.units import Units, las_units, resolve_units
 from pointseg.io.validate import check_coordinates, colours_by_stored_range
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 LAS_SUFFIXES = (".las", ".laz")
 GEOKEY_DIRECTORY, GEOKEY_DOUBLES, GEOKEY_ASCII, WKT_CRS = 34735, 34736, 34737, 2112
 SMALL_CLASSIFICATION_FORMATS = range(0, 6)  # point formats 0-5 store classification in 5 bits (0..31)
+GENERATING_SOFTWARE = f"pointseg {__version__}"  # the header's 'generating software' of every file pointseg writes
 
 
 def _unreadable(path: Path, err: Exception) -> PointCloudError:
@@ -67,6 +70,11 @@ def crs_of(header: laspy.LasHeader) -> str | None:
     if GEOKEY_ASCII in by_id:
         text += " ascii " + bytes(by_id[GEOKEY_ASCII].record_data_bytes()).decode("latin-1").rstrip("\0")
     return text
+
+
+def read_las_header(path: str | Path) -> laspy.LasHeader:
+    """The header of a LAS/LAZ file (VLRs and EVLRs included), without its points; errors name the file."""
+    return _open_header(Path(path))
 
 
 def read_las_bounds(path: str | Path) -> SceneBounds:
@@ -130,17 +138,16 @@ def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: l
     return Scene(path, xyz, rgb, labels, None, n_unknown, intensity=intensity, source=las, units=scene_units, returns=returns)
 
 
-def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np.ndarray],
-                   classification: np.ndarray | None = None, compress: bool | None = None) -> None:
-    """Write `source` again with its header, VLRs/EVLRs and every dimension, plus `fields` as extra bytes
-    dimensions ((N,) arrays, their dtype kept) and, if given, new `classification` codes (N,), atomically.
+def extra_dimensions(fields: dict[str, np.ndarray]) -> list[laspy.ExtraBytesParams]:
+    """Extra-bytes definitions of `fields` {name: (N,) array}: their dtypes and pointseg's descriptions (<= 32 characters)."""
+    return [laspy.ExtraBytesParams(name=n, type=v.dtype, description=description(n)) for n, v in fields.items()]
 
-    An extra dimension of the same name already in the source (a file labelled before) is replaced.
-    compress: LAZ or LAS; None decides by the suffix of `path`.
-    """
-    path = Path(path)
-    compress = path.suffix.lower() == ".laz" if compress is None else compress
-    header = copy.deepcopy(source.header)
+
+def copy_header(path: Path, source: laspy.LasHeader, fields: dict[str, np.ndarray], crs=None) -> laspy.LasHeader:
+    """The header of a labelled copy: the source's (version, point format, scales, offsets, VLRs/EVLRs with the CRS)
+    plus `fields` as extra dimensions (one of the same name already in the source, from a file labelled before, is
+    replaced), pointseg as generating software, and `crs` (a pyproj CRS) when the source carries none."""
+    header = copy.deepcopy(source)
     replaced = [n for n in fields if n in set(header.point_format.extra_dimension_names)]
     if replaced:
         log.warning("%s: replacing the extra dimension(s) %s already in the input", path, replaced)
@@ -148,7 +155,25 @@ def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np
     clash = [n for n in fields if n in set(header.point_format.dimension_names)]
     if clash:
         raise ValueError(f"{path}: {clash} are standard dimensions of point format {header.point_format.id}")
-    header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=v.dtype) for n, v in fields.items()])
+    header.add_extra_dims(extra_dimensions(fields))
+    header.generating_software = GENERATING_SOFTWARE
+    if crs is not None and crs_of(header) is None:
+        from pointseg.io.crs import add_crs
+
+        add_crs(path, header, crs)
+    return header
+
+
+def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np.ndarray],
+                   classification: np.ndarray | None = None, compress: bool | None = None, crs=None) -> None:
+    """Write `source` again with its header, VLRs/EVLRs and every dimension, plus `fields` as extra bytes
+    dimensions ((N,) arrays, their dtype kept) and, if given, new `classification` codes (N,), atomically.
+
+    compress: LAZ or LAS; None decides by the suffix of `path`. crs: a pyproj CRS for a source without one.
+    """
+    path = Path(path)
+    compress = path.suffix.lower() == ".laz" if compress is None else compress
+    header = copy_header(path, source.header, fields, crs)
     points = laspy.ScaleAwarePointRecord.zeros(len(source.points), header=header)
     points.copy_fields_from(source.points)
     for name, values in fields.items():
@@ -175,23 +200,41 @@ def coordinate_scale(xyz: np.ndarray, offset: np.ndarray, finest: float = 1e-6) 
     return scale
 
 
+def new_header(path: Path, xyz: np.ndarray, has_rgb: bool, fields: dict[str, np.ndarray], crs=None) -> laspy.LasHeader:
+    """The header of a new LAS 1.4 file (point format 7 with colour, 6 without) for points xyz (N, 3) float64:
+    offsets whole metres at the minimum, the finest power-of-ten scale that fits, `fields` as extra dimensions,
+    pointseg as generating software, `crs` (a pyproj CRS) or none."""
+    header = laspy.LasHeader(version="1.4", point_format=7 if has_rgb else 6)
+    offset = np.floor(xyz.min(axis=0))
+    header.offsets = offset
+    header.scales = np.full(3, coordinate_scale(xyz, offset))
+    header.add_extra_dims(extra_dimensions(fields))
+    header.generating_software = GENERATING_SOFTWARE
+    if crs is not None:
+        from pointseg.io.crs import add_crs
+
+        add_crs(path, header, crs)
+    return header
+
+
 def write_las_new(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None, fields: dict[str, np.ndarray],
-                  classification: np.ndarray | None = None, intensity: np.ndarray | None = None, compress: bool | None = None) -> None:
+                  classification: np.ndarray | None = None, intensity: np.ndarray | None = None, compress: bool | None = None,
+                  crs=None) -> None:
     """A new LAS 1.4 file (point format 7 with colour, 6 without) from points read elsewhere (txt/PLY), atomically.
 
     Offsets are whole metres at the minimum; the scale is the finest power of ten from 1 micrometre that
     fits (1e-6 up to a 2 km extent), so text scenes' 6 decimals survive. rgb (N, 3) uint8 -> 16-bit (x 257).
+    Every point is return 1 of 1 (a text or PLY scene has no returns; 0 is not a valid return number).
+    crs: a pyproj CRS to write (--crs), or None.
     """
     path = Path(path)
     compress = path.suffix.lower() == ".laz" if compress is None else compress
-    header = laspy.LasHeader(version="1.4", point_format=7 if rgb is not None else 6)
-    offset = np.floor(xyz.min(axis=0))
-    header.offsets = offset
-    header.scales = np.full(3, coordinate_scale(xyz, offset))
-    header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=v.dtype) for n, v in fields.items()])
+    header = new_header(path, xyz, rgb is not None, fields, crs)
     las = laspy.LasData(header)
     las.points = laspy.ScaleAwarePointRecord.zeros(len(xyz), header=header)
     las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    las.return_number[:] = 1
+    las.number_of_returns[:] = 1
     if rgb is not None:
         las.red, las.green, las.blue = (rgb[:, i].astype(np.uint16) * 257 for i in range(3))
     if intensity is not None:

@@ -114,9 +114,19 @@ def las_units(path: Path, header) -> Units | None:
     return Units(horizontal, vertical, f"from its CRS, {name}")
 
 
-def resolve_units(path: Path, from_crs: Units | None, setting: str) -> Units:
-    """The units to use for a file: its CRS's; else the setting's ('auto' = metres). A setting other than 'auto'
-    that contradicts the CRS is refused."""
+def units_of_crs(crs, where: str = "--crs") -> Units:
+    """The Units of a pyproj CRS given as an option (e.g. --crs for text scenes); degrees are refused."""
+    horizontal, vertical = crs_units(crs)
+    if horizontal is None:
+        raise PointCloudError(where, f"'{crs.name}' is not in metres or feet (degrees?); give a projected CRS")
+    return Units(horizontal, vertical or horizontal, f"from {where} {crs.name}")
+
+
+def resolve_units(path: Path, from_crs: Units | None, setting: "str | Units") -> Units:
+    """The units to use for a file: its CRS's; else the setting's ('auto' = metres; a Units, e.g. from --crs, as it is).
+    A named setting other than 'auto' that contradicts the CRS is refused."""
+    if isinstance(setting, Units):
+        return from_crs if from_crs is not None else setting
     if setting == "auto":
         return from_crs if from_crs is not None else Units(1.0, 1.0, "no CRS: taken as metres; set data.units / --units otherwise")
     factor = METRES_PER_UNIT[setting]

@@ -28,7 +28,7 @@ def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path, class_map: st
         raise InputNotFoundError(f"{pred_dir}: no *_pred.ply, *_pred.las or *_pred.laz files")
     ground_truth = {scene_name(p): p for p in list_scenes(gt_dir)}
     classes = load_class_map(class_map)
-    confusions, pred_files = {}, {}
+    confusions, pred_files, file_points = {}, {}, {}
     for pred_path in preds:  # a loop over scenes
         name = source_name(pred_path)
         if name not in ground_truth:
@@ -42,11 +42,11 @@ def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path, class_map: st
         if not np.allclose(prediction.scene.xyz, gt.xyz, atol=1e-6):
             raise PointCloudError(pred_path, f"coordinates differ from {gt.path.name}: points are in another order or another scene")
         confusions[name] = confusion_matrix(gt.labels, prediction.pred)
-        pred_files[name] = pred_path
-    table = write_metrics(pred_dir, confusions)
+        pred_files[name], file_points[name] = pred_path, len(prediction.pred)
+    table = write_metrics(pred_dir, confusions, file_points)
     if pictures:
         from pointseg.viz.run import write_run_pictures
 
         write_run_pictures(pred_dir, {n: (pred_files[n], ground_truth[n]) for n in confusions}, viz or VizConfig(),
-                           extra={"ground truth": str(gt_dir)})
+                           extra={"ground truth": str(gt_dir)}, class_map=classes)
     return table

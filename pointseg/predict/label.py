@@ -13,11 +13,13 @@ from tqdm import tqdm
 from pointseg.config import Config, apply_overrides, load_config
 from pointseg.constants import CLASS_PALETTE
 from pointseg.distributed import gather_or_raise, shard_largest_first
-from pointseg.errors import InputNotFoundError, UserError
+from pointseg.errors import ConfigError, InputNotFoundError, UserError
 from pointseg.io import SCENE_SUFFIXES, is_prediction, load_class_map, output_path, read_scene, scene_name, write_labelled
 from pointseg.io.dispatch import read_units
 from pointseg.io.atomic import clean_stale_temp_files
+from pointseg.io.crs import crs_option
 from pointseg.io.identity import file_sha256
+from pointseg.io.units import METRES_PER_UNIT, Units, units_of_crs
 from pointseg.metrics import confusion_matrix
 from pointseg.predict.coverage import coverage_buffer, coverage_frame, coverage_origin, index_tiles, tile_with_buffer
 from pointseg.predict.metrics_files import write_metrics
@@ -55,7 +57,20 @@ def run_settings(cfg: Config, ckpt: Path) -> dict[str, Any]:
                 "class_map": class_map_name(cfg), "tta": cfg.infer.tta, "units": cfg.infer.units}
     if cfg.infer.coverage:
         settings["buffer"] = coverage_buffer(cfg)
+    if cfg.infer.crs:
+        settings["crs"] = cfg.infer.crs
     return settings
+
+
+def input_units(cfg: Config, crs) -> "str | Units":
+    """The units setting for inputs without a CRS: infer.units, or the units of --crs when one is given (a named unit that
+    contradicts it is refused)."""
+    if crs is None:
+        return cfg.infer.units
+    from_option = units_of_crs(crs)
+    if cfg.infer.units != "auto" and abs(METRES_PER_UNIT[cfg.infer.units] - from_option.horizontal) > 1e-9:
+        raise ConfigError(f"--units {cfg.infer.units} and --crs {crs.name} ({from_option.describe()}) disagree; give one of them")
+    return from_option
 
 
 def log_units(records: dict[str, dict[str, Any]]) -> None:
@@ -93,17 +108,19 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     cfg = apply_overrides(cfg, overrides, allowed=("infer", "viz"), settings=settings)
     classes = load_class_map(class_map_name(cfg))
     files = list_scenes(inputs)
+    crs = crs_option(cfg.infer.crs, files)  # refused for an input that carries another CRS, before any work
+    units = input_units(cfg, crs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clean_stale_temp_files(out)
     record_settings = run_settings(cfg, ckpt)
     fmt = cfg.infer.output_format
     if cfg.infer.coverage:
-        units = read_units(files[0], cfg.infer.units)  # the coverage works in its files' units; metres only for computation
-        buffer = coverage_buffer(cfg) / units.horizontal
+        coverage_units = read_units(files[0], units)  # the coverage works in its files' units; metres only for computation
+        buffer = coverage_buffer(cfg) / coverage_units.horizontal
         tiles = index_tiles(files, out, buffer, rank, world, progress and rank == 0)
-        origin = coverage_origin(tiles, units)
-        frame = coverage_frame(tiles, origin) * units.horizontal  # metres, as the local coordinates
+        origin = coverage_origin(tiles, coverage_units)
+        frame = coverage_frame(tiles, origin) * coverage_units.horizontal  # metres, as the local coordinates
         sizes = [t.points for t in tiles]
     else:
         sizes = [f.stat().st_size for f in files]
@@ -120,14 +137,14 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
                 continue
             t0 = time.perf_counter()
             if cfg.infer.coverage:
-                scene, both, targets = tile_with_buffer(tiles, i, buffer, origin, classes, units, cfg.infer.units)
+                scene, both, targets = tile_with_buffer(tiles, i, buffer, origin, classes, coverage_units, units)
                 pred = predict_scene(both, predict, cfg, bars, device, cfg.infer.probabilities, targets, frame=frame)
                 del both
             else:
-                scene = read_scene(files[i], classes, cfg.infer.units)
+                scene = read_scene(files[i], classes, units)
                 pred = predict_scene(scene, predict, cfg, bars, device, cfg.infer.probabilities)
             write_labelled(labelled, scene, pred.labels, pred.confidence, pred.entropy, pred.probabilities, cfg.infer.write_class, classes,
-                           CLASS_PALETTE[pred.labels] if cfg.infer.colorize else None)
+                           CLASS_PALETTE[pred.labels] if cfg.infer.colorize else None, crs=crs)
             confusion = None if scene.labels is None else confusion_matrix(scene.labels, pred.labels).tolist()
             record = {"points": len(scene), "confusion": confusion, "seconds": time.perf_counter() - t0, "settings": record_settings,
                       "units": scene.units.describe()}
@@ -146,13 +163,18 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     merged = {k: v for part, _ in gathered for k, v in part.items()}
     failed = {k: v for _, part in gathered for k, v in part.items()}
     confusions = {n: np.asarray(merged[n]["confusion"]) for n in map(scene_name, files) if n in merged and merged[n]["confusion"] is not None}
-    table = write_metrics(out, confusions) if confusions and rank == 0 else ""
+    file_points = {n: int(merged[n]["points"]) for n in confusions}
+    table = write_metrics(out, confusions, file_points) if confusions and rank == 0 else ""
+    report = None
     if rank == 0:
         log_units(merged)
     if pictures and rank == 0:
         from pointseg.viz.run import write_run_pictures
 
         done = {scene_name(f): (output_path(out, f, fmt), f) for f in files if scene_name(f) in merged}
-        write_run_pictures(out, done, cfg.viz, ckpt, cfg, device, {n: r["seconds"] for n, r in merged.items()})
+        report = write_run_pictures(out, done, cfg.viz, ckpt, cfg, device, {n: r["seconds"] for n, r in merged.items()},
+                                    class_map=classes)
     return {"scenes": sum(not r["skipped"] for r in merged.values()), "skipped": sum(r["skipped"] for r in merged.values()),
-            "seconds": {n: r["seconds"] for n, r in merged.items()}, "table": table, "failed": failed}
+            "seconds": {n: r["seconds"] for n, r in merged.items()}, "table": table, "failed": failed,
+            "outputs": [output_path(out, f, fmt) for f in files if scene_name(f) in merged],
+            "metrics": [out / "metrics.json", out / "metrics.csv"] if table else [], "report": report}

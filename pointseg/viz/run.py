@@ -17,7 +17,8 @@ from pointseg.config import Config, VizConfig, config_to_dict
 from pointseg.io import read_scene
 from pointseg.metrics import POOLED, confusion_matrix, scores
 from pointseg.io.predictions import find_prediction
-from pointseg.viz.cloud import read_labelled
+from pointseg.io.class_map import ClassMap
+from pointseg.viz.cloud import read_labelled, run_class_map
 from pointseg.io.ownership import check_replaceable
 from pointseg.viz.files import save_figure
 from pointseg.viz.pictures import scene_pictures
@@ -31,21 +32,26 @@ log = logging.getLogger("pointseg.viz")
 
 def write_run_pictures(out_dir: str | Path, scenes: dict[str, tuple[Path | None, Path | None]], cfg: VizConfig,
                        checkpoint: str | Path | None = None, config: Config | None = None, device: Any = None,
-                       seconds: dict[str, float] | None = None, extra: dict[str, Any] | None = None) -> Path:
+                       seconds: dict[str, float] | None = None, extra: dict[str, Any] | None = None,
+                       class_map: ClassMap | str | None = None) -> Path:
     """For each scene {name: (prediction file or None to look it up in out_dir, input scene or None)}:
-    pictures under out_dir/pictures/; where the input has ground truth, confusion_<scene>.png, and over all
-    scenes confusion_all.png and iou_all.png beside metrics.json; then out_dir/report.html. Returns its path."""
+    pictures under out_dir/pictures/; where the input (or the prediction file: a labelled LAS/LAZ copy) has ground
+    truth, confusion_<scene>.png, and over all scenes confusion_all.png and iou_all.png beside metrics.json; then
+    out_dir/report.html. Returns its path. class_map: LAS/LAZ codes -> classes (None: the run's, else asprs)."""
     out_dir = Path(out_dir)
     check_replaceable(out_dir / "report.html")  # refuse before the work, not after it
     started = time.perf_counter()
-    sections, confusions = [], {}
+    sections, confusions, file_points = [], {}, {}
     for name, (pred_path, source) in scenes.items():  # a loop over scenes
         pred_path = Path(pred_path) if pred_path is not None else find_prediction(out_dir, name)
-        truth = read_scene(source) if source is not None else None
+        truth = read_scene(source, class_map or run_class_map(pred_path)) if source is not None else None
         truth = truth if truth is not None and truth.labels is not None else None
-        cloud = read_labelled(pred_path, truth)
+        cloud = read_labelled(pred_path, truth, class_map)
+        file_points[name] = len(cloud)
         pictures = scene_pictures(cloud, out_dir / "pictures", cfg)
-        files = {"prediction": str(pred_path)} | ({"ground truth": str(source)} if truth is not None else {})
+        files = {"prediction": str(pred_path)} | ({"ground truth": str(source)} if truth is not None else
+                                                  {"ground truth": f"the input's classification it carries ({pred_path.name})"}
+                                                  if cloud.truth is not None else {})
         section = SceneSection(name, files, None, _report_pictures(pictures))
         if cloud.truth is not None and cloud.pred is not None:
             conf = confusion_matrix(cloud.truth, cloud.pred)
@@ -67,8 +73,10 @@ def write_run_pictures(out_dir: str | Path, scenes: dict[str, tuple[Path | None,
     curves = _training_curves(checkpoint, out_dir)
     if curves is not None:
         plots["training curves"] = curves
+    if rows:
+        file_points[POOLED] = sum(file_points[n] for n in confusions)
     page = build_report(f"pointseg: {out_dir.name}", pooled, rows, plots, sections, run,
-                        config_to_dict(config) if config is not None else None, seconds or {})
+                        config_to_dict(config) if config is not None else None, seconds or {}, file_points)
     report = write_report(out_dir / "report.html", page)
     log.info("pictures and %s written in %.1f s", report, time.perf_counter() - started)
     return report
@@ -76,8 +84,10 @@ def write_run_pictures(out_dir: str | Path, scenes: dict[str, tuple[Path | None,
 
 def _report_pictures(pictures: dict[str, Path]) -> dict[str, Path]:
     """What the report shows of a scene: the overview (prediction | truth | errors) in place of the three
-    single maps when there is one, then the heat map and the oblique view."""
-    shown = dict(pictures)
+    single maps when there is one, then the heat map and the oblique view (their copies drawn to fit the page)."""
+    shown = {k: v for k, v in pictures.items() if not k.endswith("_page")}
+    for key in list(shown):  # a copy drawn to fit the page, where the picture is wider
+        shown[key] = pictures.get(f"{key}_page", shown[key])
     if "overview" in shown:
         for key in ("pred", "truth", "errors"):
             shown.pop(key, None)

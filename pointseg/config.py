@@ -102,7 +102,8 @@ class DataConfig(Checked):
 class FeatureConfig(Checked):
     """Per-point input features, averaged per voxel."""
 
-    xyz: bool = True  # position within the patch: xy from the centre, z above the patch's lowest point, / (size/2)
+    xyz: bool = True  # position within the patch: xy from the centre, z above z_reference, / (size/2)
+    z_reference: Literal["patch_min", "ground"] = "patch_min"  # the patch's lowest point, or the ground under each point (data.hag)
     rgb: bool = True
     rgb_range: Literal["unit", "symmetric"] = "unit"  # [0, 1] or [-1, 1]
     intensity: bool = False  # LiDAR intensity (pointseg.data.features: intensity_norm)
@@ -118,6 +119,11 @@ class FeatureConfig(Checked):
     @property
     def channels(self) -> int:
         return 3 * int(self.xyz) + 3 * int(self.rgb) + int(self.intensity) + 2 * int(self.returns) + int(self.hag)
+
+    @property
+    def needs_ground(self) -> bool:
+        """Whether the features use each point's height above ground (the hag channel, or z above ground)."""
+        return self.hag or (self.xyz and self.z_reference == "ground")
 
 
 @dataclass(frozen=True)
@@ -244,8 +250,9 @@ class Config(Checked):
 
     def check(self) -> None:
         check_tiling(self.data.patch_size, self.infer.stride, self.data.voxel_size, "infer.stride")
-        if self.features.hag and not self.data.hag:
-            raise ConfigError("features.hag needs data.hag: true (the prepared data must hold each point's height above ground)")
+        if self.features.needs_ground and not self.data.hag:
+            raise ConfigError("features.hag and features.z_reference: ground need data.hag: true (the prepared data must hold each "
+                              "point's height above ground)")
 
 
 def check_tiling(size: float, stride: float, voxel_size: float, where: str) -> None:

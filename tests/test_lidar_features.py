@@ -57,6 +57,14 @@ def test_lidar_feature_values():
     np.testing.assert_allclose(f[:, 3].numpy(), [0.5, 1.0, 1.0])  # I / (2 x the scene's 99th percentile), clipped
     np.testing.assert_allclose(f[:, 4:6].numpy(), [[0, 0], [0, 0.5], [1, 0.5]])  # position in the pulse, pulse complexity
     np.testing.assert_allclose(f[:, 6].numpy(), [0.0, 0.4, 2.0])  # height / 25, clipped at 2
+    # z above the ground under each point, not above the patch's lowest point: a low noise point 60 m down changes nothing
+    ground_z = load_config(None, ["features.rgb=false", "features.z_reference=ground", "data.hag=true"]).features
+    xyz = torch.tensor([[0.0, 0.0, 100.0], [5.0, 0.0, 110.0], [9.0, 0.0, 40.0]])
+    g = point_features(xyz, torch.zeros(3, dtype=torch.int64), torch.zeros(1, 2), 25.0, ground_z,
+                       PointAttributes(hag=torch.tensor([0.0, 10.0, -60.0])))
+    np.testing.assert_allclose(g.numpy(), [[0, 0, 0.0], [0.2, 0, 0.4], [0.36, 0, -1.0]], atol=1e-6)
+    with pytest.raises(ValueError, match="need data.hag: true"):
+        load_config(None, ["features.z_reference=ground"])
 
 
 def test_a_lidar_scan_is_prepared_with_heights_and_labelled_without_colour(tmp_path, tiny_cfg):

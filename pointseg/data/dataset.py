@@ -102,8 +102,9 @@ class PatchDataset(torch.utils.data.Dataset):
             if s["name"] in used:
                 present = {"rgb": s.get("rgb", True), "intensity": s.get("intensity", False), "returns": s.get("returns", False)}
                 check_scene_features(s["file"], present, cfg.features, training=True)
-                if cfg.features.hag and not s.get("hag", False):
-                    raise InputError(f"{self.root}: prepared without heights above ground, but the config uses features.hag; "
+                if cfg.features.needs_ground and not s.get("hag", False):
+                    raise InputError(f"{self.root}: prepared without heights above ground, but the features use them (features.hag or "
+                                     f"z_reference: ground); "
                                      f"prepare again with data.hag=true")
         self.intensity_reference = {s["name"]: s.get("intensity_reference") for s in self.manifest["scenes"]}
         if not self.items:
@@ -136,8 +137,8 @@ class PatchDataset(torch.utils.data.Dataset):
             points, coords, inverse = scene.patch(patch["patch"])
         a, f = scene.arrays, self.cfg.features
         xyz = a["xyz"][points]
-        attributes = PointAttributes(*(a[k][points] if getattr(f, k) else None for k in ("rgb", "intensity", "returns", "hag")),
-                                     self.intensity_reference[name])
+        wanted = {"rgb": f.rgb, "intensity": f.intensity, "returns": f.returns, "hag": f.needs_ground}
+        attributes = PointAttributes(*(a[k][points] if on else None for k, on in wanted.items()), self.intensity_reference[name])
         labels = a["labels"][points].astype(np.int64)
         b = patch["bounds"]
         centre = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], np.float32)

@@ -54,7 +54,7 @@ def scene_attributes(scene: "Scene", cfg: FeatureConfig, local_xyz: np.ndarray |
         positive = scene.intensity[scene.intensity > 0]
         reference = float(np.percentile(positive, 99)) if len(positive) else 1.0
     hag = None
-    if cfg.hag:
+    if cfg.needs_ground:
         hag = height_above_ground(scene.local_xyz() if local_xyz is None else local_xyz, scene.returns)
     return PointAttributes(scene.rgb if cfg.rgb else None, scene.intensity if cfg.intensity else None,
                            scene.returns if cfg.returns else None, hag, reference)
@@ -80,7 +80,8 @@ def point_features(xyz: torch.Tensor, patch: torch.Tensor, centres: torch.Tensor
 
     xyz (n, 3) float32 local coordinates in metres; patch (n,) int64 the patch of each point; centres (B, 2) float32
     each patch's xy centre; attributes: the points' PointAttributes (torch), those the config uses. Features:
-    xyz: xy from the patch centre and z above the patch's lowest point, both / half_size;
+    xyz: xy from the patch centre and z above the patch's lowest point (z_reference patch_min) or above the ground under
+    the point (z_reference ground: robust to the low noise of real scans, which drags a patch's lowest point down), / half_size;
     rgb: [0, 1] (or [-1, 1] with rgb_range symmetric);
     intensity: log(1 + I) / log(1 + intensity_max) clipped to [0, 1] (intensity_norm log: the log tames bright
     returns and puts 8-bit and 16-bit sensors on one scale, 255 -> 0.5), or I / (2 x the scene's 99th percentile)
@@ -90,9 +91,15 @@ def point_features(xyz: torch.Tensor, patch: torch.Tensor, centres: torch.Tensor
     parts = []
     a = attributes or PointAttributes()
     if cfg.xyz:
-        zmin = torch.full((len(centres),), float("inf"), device=xyz.device).scatter_reduce(0, patch, xyz[:, 2], "amin")
-        origin = torch.cat([centres.float(), zmin[:, None]], dim=1)[patch]
-        parts.append((xyz - origin) / float(half_size))
+        if cfg.z_reference == "ground":
+            if a.hag is None:
+                raise ValueError("features.z_reference is ground, but the points have no height above ground")
+            xy = (xyz[:, :2] - centres.float()[patch]) / float(half_size)
+            parts.append(torch.cat([xy, (a.hag.float() / float(half_size)).clamp(-1.0, 4.0)[:, None]], dim=1))
+        else:
+            zmin = torch.full((len(centres),), float("inf"), device=xyz.device).scatter_reduce(0, patch, xyz[:, 2], "amin")
+            origin = torch.cat([centres.float(), zmin[:, None]], dim=1)[patch]
+            parts.append((xyz - origin) / float(half_size))
     if cfg.rgb:
         if a.rgb is None:
             raise ValueError("features.rgb is on, but the points have no colour")

@@ -23,9 +23,12 @@ def main() -> None:
     scenes = parse_scene_numbers(args.scenes)
     refuse_existing(args.out, scenes)  # before any worker writes
     if args.workers > 1:
+        import os
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(args.workers) as pool:
+        from pointseg.processes import exit_with_parent
+
+        with ProcessPoolExecutor(args.workers, initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:  # none outlives a killed parent
             jobs = [pool.submit(write_synthetic_scenes, args.out, [n], args.size, args.density, args.seed, args.colour) for n in scenes]
             paths = [p for j in jobs for p in j.result()]
     else:

@@ -16,6 +16,7 @@ from pointseg.errors import InputError
 from pointseg.viz.cloud import LabelledCloud
 from pointseg.viz.colours import BACKGROUND, TITLES, Legend, available, colouring
 from pointseg.viz.files import save_image
+from pointseg.viz.names import scene_picture
 from pointseg.viz.offscreen import OffscreenUnavailable, render_oblique
 from pointseg.viz.topdown import OBLIQUE, TOP, Raster, View, enlarge, paint, render
 
@@ -154,12 +155,12 @@ def scene_pictures(cloud: LabelledCloud, out_dir: str | Path, cfg: VizConfig, mo
     raster = render(cloud.xyz, TOP, cfg.resolution, cfg.max_pixels, cfg.fill)
     written = {}
     for mode in modes:
-        written[mode] = save_image(out_dir / f"{cloud.name}_{mode}.png", picture(cloud, mode, cfg, TOP, raster).image)
+        written[mode] = save_image(scene_picture(out_dir, cloud.name, mode), picture(cloud, mode, cfg, TOP, raster).image)
     if "errors" in have:
-        written["overview"] = save_image(out_dir / f"{cloud.name}_overview.png", overview(cloud, ["pred", "truth", "errors"], cfg, TOP, raster).image)
+        written["overview"] = save_image(scene_picture(out_dir, cloud.name, "overview"), overview(cloud, ["pred", "truth", "errors"], cfg, TOP, raster).image)
     if cfg.oblique != "none":
         main = "pred" if "pred" in have else have[0]
-        written["oblique"] = save_image(out_dir / f"{cloud.name}_oblique.png", oblique_picture(cloud, main, cfg))
+        written["oblique"] = save_image(scene_picture(out_dir, cloud.name, "oblique"), oblique_picture(cloud, main, cfg))
     return written
 
 

@@ -103,25 +103,30 @@ def test_point_cloud_error_pickles_so_worker_errors_reach_the_user(src, tiny_cfg
         prepare_dataset(src, tmp_path / "out", tiny_cfg.data, workers=2, progress=False)
 
 
-def test_leftovers_of_a_killed_prepare_are_removed(src, tiny_cfg, tmp_path):
+def test_leftovers_of_a_killed_prepare_are_removed_but_never_another_machines(src, tiny_cfg, tmp_path):
+    from pointseg.io.ownership import mark_dir
+    from pointseg.processes import MACHINE
+
     out = tmp_path / "prep"
     pid = dead_pid()
-    from pointseg.io.ownership import mark_dir
-
-    partial = tmp_path / f".prep.partial-{pid}"
-    mark_dir(partial, "prepared")  # as prepare marks its work in progress when it starts
-    (partial / "scenes").mkdir(parents=True)
-    (partial / "scenes" / "x.npy").write_bytes(b"half")
-    live = tmp_path / ".prep.partial-1"  # PID 1 is alive: another run's work in progress stays
+    partial, elsewhere = tmp_path / f".prep.partial-{pid}@{MACHINE}", tmp_path / f".prep.partial-{pid}@other-node"
+    for d in (partial, elsewhere):
+        mark_dir(d, "prepared")  # as prepare marks its work in progress when it starts
+        (d / "scenes").mkdir(parents=True)
+        (d / "scenes" / "x.npy").write_bytes(b"half")
+    live = tmp_path / f".prep.partial-1@{MACHINE}"  # PID 1 is alive: another run's work in progress stays
     live.mkdir()
     prepare_dataset(src, out, tiny_cfg.data, progress=False)
     assert not partial.exists() and live.exists()
+    assert (elsewhere / "scenes" / "x.npy").read_bytes() == b"half"  # a PID of another machine says nothing here
     assert (out / "manifest.json").is_file()
 
 
 def test_output_half_replaced_by_a_killed_prepare_is_restored(prepared, src, tiny_cfg, tmp_path):
     out = tmp_path / "prep"
-    shutil.copytree(prepared, tmp_path / f".prep.old-{dead_pid()}")  # killed between its two renames
+    from pointseg.processes import MACHINE
+
+    shutil.copytree(prepared, tmp_path / f".prep.old-{dead_pid()}@{MACHINE}")  # killed between its two renames
     before = snapshot(prepared)
     with pytest.raises(OutputExistsError, match="pass --overwrite"):
         prepare_dataset(src, out, tiny_cfg.data, progress=False)

@@ -159,3 +159,58 @@ def test_truncated_array_names_the_file_before_any_loader_worker_starts(prepared
     np.save(path, np.zeros((3, 3), np.float32))  # complete, but not this scene's
     with pytest.raises(InputError, match=r"xyz.npy: 3 rows, the manifest says \d+ points"):
         PatchDataset(out, "train", tiny_cfg)
+
+
+def run_prepare_tool(*args: str) -> subprocess.CompletedProcess:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "POINTSEG_DEBUG"} | {"PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "tools" / "prepare_stpls3d.py"), *args],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_overwrite_of_a_folder_with_a_broken_manifest_and_the_users_scenes_is_refused(src, tmp_path):
+    """Anything named manifest.json used to count as prepare's: --overwrite deleted the user's scenes/ beside it."""
+    out = tmp_path / "P"
+    (out / "scenes").mkdir(parents=True)
+    (out / "manifest.json").write_text("{ not json")
+    (out / "scenes" / "my_scene.txt").write_text("1,2,3,4,5,6,0,0\n")
+    before = snapshot(out)
+    result = run_prepare_tool("--src", str(src), "--out", str(out), "--overwrite")
+    assert result.returncode == 2
+    assert result.stderr == f"error: {out}: not a prepared folder pointseg made (it holds manifest.json, scenes); nothing was changed; choose a new or empty folder\n"
+    assert snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["P", "raw"]
+
+
+def test_overwrite_through_a_link_is_refused_and_leaves_nothing_behind(prepared, src, tiny_cfg, tmp_path):
+    """prepare --out LINK --overwrite used to rmtree through the link, turn it into a folder and leave .LINK.old-PID."""
+    real = tmp_path / "real"
+    shutil.copytree(prepared, real)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    before = snapshot(real)
+    with pytest.raises(OutputExistsError, match=r"link: a symbolic link; pointseg replaces only a folder it made, not a link to one"):
+        prepare_dataset(src, link, tiny_cfg.data, overwrite=True, progress=False)
+    assert link.is_symlink() and snapshot(real) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "raw", "real"]
+    prepare_dataset(src, real, tiny_cfg.data, overwrite=True, progress=False)  # the folder itself is replaced as before
+    assert link.is_symlink() and (link / "manifest.json").is_file()
+
+
+def test_the_demo_never_removes_files_the_user_added_to_its_folder(tmp_path):
+    """DEMO_DIR holding the demo's mark plus the user's notes and model: `rm -rf` used to remove them. tools/demo.sh now
+    clears its folder through the ledger, which refuses, and stops before anything else."""
+    root = Path(__file__).resolve().parents[1]
+    demo = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "pointseg.io.ownership"]
+    assert subprocess.run(cmd + ["mark", "demo", str(demo)], cwd=root).returncode == 0
+    (demo / "my_notes.txt").write_text("notes")
+    (demo / "my_model").mkdir()
+    (demo / "my_model" / "best.pt").write_bytes(b"weights")
+    before = snapshot(demo)
+    result = subprocess.run(cmd + ["clear", "demo", str(demo)], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 2 and "holds files pointseg did not write" in result.stderr and "my_notes.txt" in result.stderr
+    assert snapshot(demo) == before
+    script = (root / "tools" / "demo.sh").read_text()
+    clear = script.index('-m pointseg.io.ownership clear demo "$OUT" || {')
+    assert "rm " not in script and clear < script.index("make_synthetic.py")

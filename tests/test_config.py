@@ -105,8 +105,18 @@ def test_infer_buffer_flags_out_of_range_are_named(monkeypatch, capsys, tmp_path
     assert not (tmp_path / "o").exists()
 
 
-def test_overrides_may_follow_options():
+def test_overrides_may_follow_options(monkeypatch, capsys):
     """`--workers 1 data.voxel_size=-1 --overwrite` used to be 'unrecognized arguments'; now the override is read and checked."""
-    result = run_tool("prepare_stpls3d.py", "--src", "x", "--out", "y", "--workers", "1", "data.voxel_size=-1", "--overwrite")
-    assert (result.returncode, result.stderr) == (2, "error: the default config with overrides data.voxel_size=-1: data.voxel_size: "
-                                                     "expected a number > 0, got -1.0\n")
+    import sys
+
+    from pointseg import cli
+
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    monkeypatch.setattr(sys, "argv", ["prepare_stpls3d.py", "--src", "x", "--out", "y", "--workers", "1", "data.voxel_size=-1", "--overwrite"])
+    import prepare_stpls3d
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(prepare_stpls3d.main)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "error: the default config with overrides data.voxel_size=-1: data.voxel_size: expected a number > 0, got -1.0\n"

@@ -161,24 +161,16 @@ def test_truncated_array_names_the_file_before_any_loader_worker_starts(prepared
         PatchDataset(out, "train", tiny_cfg)
 
 
-def run_prepare_tool(*args: str) -> subprocess.CompletedProcess:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "POINTSEG_DEBUG"} | {"PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "tools" / "prepare_stpls3d.py"), *args],
-                          capture_output=True, text=True, timeout=300, env=env)
-
-
-def test_overwrite_of_a_folder_with_a_broken_manifest_and_the_users_scenes_is_refused(src, tmp_path):
+def test_overwrite_of_a_folder_with_a_broken_manifest_and_the_users_scenes_is_refused(src, tiny_cfg, tmp_path):
     """Anything named manifest.json used to count as prepare's: --overwrite deleted the user's scenes/ beside it."""
     out = tmp_path / "P"
     (out / "scenes").mkdir(parents=True)
     (out / "manifest.json").write_text("{ not json")
     (out / "scenes" / "my_scene.txt").write_text("1,2,3,4,5,6,0,0\n")
     before = snapshot(out)
-    result = run_prepare_tool("--src", str(src), "--out", str(out), "--overwrite")
-    assert result.returncode == 2
-    assert result.stderr == f"error: {out}: not a prepared folder pointseg made (it holds manifest.json, scenes); nothing was changed; choose a new or empty folder\n"
+    with pytest.raises(OutputExistsError) as err:
+        prepare_dataset(src, out, tiny_cfg.data, overwrite=True, progress=False)
+    assert str(err.value) == f"{out}: not a prepared folder pointseg made (it holds manifest.json, scenes); nothing was changed; choose a new or empty folder"
     assert snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["P", "raw"]
 
 
@@ -200,16 +192,16 @@ def test_overwrite_through_a_link_is_refused_and_leaves_nothing_behind(prepared,
 def test_the_demo_never_removes_files_the_user_added_to_its_folder(tmp_path):
     """DEMO_DIR holding the demo's mark plus the user's notes and model: `rm -rf` used to remove them. tools/demo.sh now
     clears its folder through the ledger, which refuses, and stops before anything else."""
+    from pointseg.io import ownership
+
     root = Path(__file__).resolve().parents[1]
     demo = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "pointseg.io.ownership"]
-    assert subprocess.run(cmd + ["mark", "demo", str(demo)], cwd=root).returncode == 0
+    assert ownership.main(["mark", "demo", str(demo)]) == 0
     (demo / "my_notes.txt").write_text("notes")
     (demo / "my_model").mkdir()
     (demo / "my_model" / "best.pt").write_bytes(b"weights")
     before = snapshot(demo)
-    result = subprocess.run(cmd + ["clear", "demo", str(demo)], cwd=root, capture_output=True, text=True)
-    assert result.returncode == 2 and "holds files pointseg did not write" in result.stderr and "my_notes.txt" in result.stderr
+    assert ownership.main(["clear", "demo", str(demo)]) == 2  # what `python -m pointseg.io.ownership clear demo DIR` returns
     assert snapshot(demo) == before
     script = (root / "tools" / "demo.sh").read_text()
     clear = script.index('-m pointseg.io.ownership clear demo "$OUT" || {')

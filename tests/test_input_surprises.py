@@ -115,17 +115,17 @@ def test_one_0_0_0_point_in_a_georeferenced_scene_is_labelled_without_a_grid_ove
 
 
 def test_far_parts_of_a_scene_are_labelled_each_as_if_alone(tiny_cfg):
-    """Two districts 150 m apart in one file, with test-time views: each gets the labels it gets from a file of its own."""
+    """Two districts 210 m apart in one file, with test-time views: each gets the labels it gets from a file of its own."""
     from pointseg.io import Scene
 
-    cfg = apply_overrides(tiny_cfg, ["data.voxel_size=0.5", "infer.tta=3"])
+    cfg = apply_overrides(tiny_cfg, ["data.voxel_size=0.5", "infer.tta=2"])
     model = random_context_model(cfg)
 
     @torch.no_grad()
     def predict(batch):
         return torch.softmax(model(batch), dim=1)
 
-    a, b = make_scene(1, 60.0, 2.0, GEO), make_scene(2, 60.0, 2.0, (GEO[0] + 210.0, GEO[1] + 30.0, GEO[2]))
+    a, b = make_scene(1, 40.0, 2.0, GEO), make_scene(2, 40.0, 2.0, (GEO[0] + 250.0, GEO[1] + 30.0, GEO[2]))
     scene = Scene("two.txt", np.concatenate([a.xyz, b.xyz]), np.concatenate([a.rgb, b.rgb]))
     assert len(stitch.scene_groups(scene, cfg, None)) == 2
     both = predict_scene(scene, predict, cfg)[0]
@@ -150,20 +150,25 @@ def test_prepare_sets_far_outliers_aside_and_says_how_many(tiny_cfg, tmp_path, c
     assert peak < 300 * 2**20
 
 
-def test_resume_with_another_prepared_set_is_refused(prepared, demo_scenes, tiny_cfg, tmp_path):
+def test_resume_with_another_prepared_set_is_refused(prepared, tiny_cfg, tmp_path, monkeypatch):
+    import pointseg.train.loop as trainer
     from pointseg.train.loop import train
+
+    monkeypatch.setattr(trainer, "evaluate", lambda model, loader, device: np.eye(15, dtype=np.int64))  # validation: seconds
 
     cfg = apply_overrides(tiny_cfg, ["train.epochs=1", "train.max_steps_per_epoch=1"])
     work = tmp_path / "work"
     train(cfg, prepared, work, device="cpu", progress=False)
-    other_src = tmp_path / "src"
-    shutil.copytree(demo_scenes, other_src)
-    (other_src / "2_points_GTv3.txt").rename(other_src / "3_points_GTv3.txt")
-    prepare_dataset(other_src, tmp_path / "other", tiny_cfg.data, progress=False)
+    other = tmp_path / "other"
+    shutil.copytree(prepared, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["scenes"][0]["name"], manifest["scenes"][0]["sha256"] = "3_points_GTv3", "0" * 64  # another scene in its place
+    (other / "scenes" / "1_points_GTv3").rename(other / "scenes" / "3_points_GTv3")
+    (other / "manifest.json").write_text(json.dumps(manifest))
     longer = apply_overrides(cfg, ["train.epochs=2"])
     with pytest.raises(InputError, match=r"last.pt: the run was trained on other prepared data .*scenes only in the run's data: "
-                                         r"\['2_points_GTv3'\]; only in --data: \['3_points_GTv3'\]; resume with the run's own --data"):
-        train(longer, tmp_path / "other", work, resume=True, device="cpu", progress=False)
+                                         r"\['1_points_GTv3'\]; only in --data: \['3_points_GTv3'\]; resume with the run's own --data"):
+        train(longer, other, work, resume=True, device="cpu", progress=False)
     shutil.copytree(prepared, tmp_path / "copy")  # the same set elsewhere is fine
     train(longer, tmp_path / "copy", work, resume=True, device="cpu", progress=False)
     assert [json.loads(line)["epoch"] for line in (work / "metrics.jsonl").read_text().splitlines()] == [1, 2]

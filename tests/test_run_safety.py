@@ -219,7 +219,7 @@ def hold_and_report(path: str, queue) -> None:
     try:
         with RunLock(path):
             queue.put("got it")
-            time.sleep(1.5)
+            time.sleep(0.5)
     except RunInProgress as err:
         queue.put(str(err))
 
@@ -340,7 +340,8 @@ def test_ctrl_c_while_a_laz_file_is_written_is_interrupted_exit_130_and_no_half_
         cli.run(main)
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                            env={k: v for k, v in os.environ.items() if k != cli.DEBUG_ENV})
+                            env={k: v for k, v in os.environ.items() if k != cli.DEBUG_ENV},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a background job inherits SIGINT ignored
     assert (result.returncode, result.stderr.strip().splitlines()[-1]) == (130, "interrupted"), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".pointseg-ledger")) == []
@@ -362,14 +363,19 @@ def test_a_checkpoint_with_wrong_shapes_names_the_keys_and_shapes(tiny_cfg, tmp_
     assert "missing in the checkpoint: " in message and "running_var" in message and "Error(s)" not in message
 
 
-def test_render_onto_a_users_png_is_one_line_before_drawing(model_and_scenes, tmp_path):
+def test_render_onto_a_users_png_is_one_line_before_drawing(model_and_scenes, tmp_path, monkeypatch, capsys):
     ckpt, scenes = model_and_scenes
     out = tmp_path / "pred"
     label_scenes(ckpt, scenes / "7_points_GTv3.txt", out, CPU, progress=False)
     mine = users_files(tmp_path / "pics", ["7_points_GTv3_oblique.png"])
-    env = {k: v for k, v in os.environ.items() if k != cli.DEBUG_ENV} | {"PYTHONWARNINGS": "ignore"}
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "render.py"), str(out / "7_points_GTv3_pred.ply"), "--out", str(tmp_path / "pics")],
-                            capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert result.stderr.splitlines()[-1].startswith(f"error: {tmp_path / 'pics' / '7_points_GTv3_oblique.png'}: exist(s) and were not written by pointseg")
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    monkeypatch.setattr(sys, "argv", ["render.py", str(out / "7_points_GTv3_pred.ply"), "--out", str(tmp_path / "pics")])
+    import render
+
+    monkeypatch.setattr("pointseg.viz.cloud.read_labelled", lambda *a: pytest.fail("a file was read before the refusal"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(render.main)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'pics' / '7_points_GTv3_oblique.png'}: exist(s) and were not written by pointseg")
     assert unchanged(tmp_path / "pics", mine) and sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["7_points_GTv3_oblique.png"]

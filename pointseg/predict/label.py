@@ -14,7 +14,7 @@ from pointseg.config import Config, apply_overrides, load_config
 from pointseg.constants import CLASS_PALETTE
 from pointseg.distributed import gather_or_raise, shard_largest_first
 from pointseg.errors import InputNotFoundError, OutputNotWritable, UserError
-from pointseg.io import SCENE_SUFFIXES, load_class_map, output_path, read_scene, scene_name, write_labelled
+from pointseg.io import SCENE_SUFFIXES, ClassMap, load_class_map, output_path, read_scene, scene_name, write_labelled
 from pointseg.io.atomic import clean_stale_temp_files
 from pointseg.io.identity import file_sha256
 from pointseg.io.ownership import LABELLED, record as record_as
@@ -24,7 +24,7 @@ from pointseg.metrics import confusion_matrix
 from pointseg.predict.coverage import coverage_buffer, coverage_frames, index_tiles, neighbours, tile_with_buffer
 from pointseg.predict.metrics_files import write_metrics
 from pointseg.predict.outputs import check_outputs, check_unique_names, labelling_outputs
-from pointseg.predict.predictor import load_predictor
+from pointseg.predict.predictor import Predictor, load_predictor
 from pointseg.predict.records import check_record_settings, finished_record, input_keys, write_record
 from pointseg.predict.stitch import predict_scene
 
@@ -113,8 +113,10 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
             lock.release()
 
 
-def _label(files: list[Path], out: Path, predict, cfg: Config, classes, record_settings: dict[str, Any], device: torch.device,
-           skip_existing: bool, strict: bool, pictures: bool, progress: bool, rank: int, world: int, ckpt: Path) -> dict[str, Any]:
+def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classes: ClassMap, record_settings: dict[str, Any],
+           device: torch.device, skip_existing: bool, strict: bool, pictures: bool, progress: bool, rank: int, world: int,
+           ckpt: Path) -> dict[str, Any]:
+    """label_scenes after its checks: the labelling itself, on this rank's share of the scenes."""
     fmt = cfg.infer.output_format
     if cfg.infer.coverage:
         buffer_m = coverage_buffer(cfg)

@@ -95,6 +95,19 @@ class EpochStats:
     parts: dict[str, Any] = field(default_factory=dict)
 
 
+def check_same_data(saved: dict[str, Any] | None, data: dict[str, Any], path: Path, warn: bool = True) -> None:
+    """Refuse to resume a run on another prepared set than the one it was trained on (a copy of it is fine).
+    saved: the checkpoint's "data" (pointseg.data.manifest.prepared_identity), None in older checkpoints."""
+    if saved is None:
+        if warn:
+            log.warning("%s: the checkpoint does not say which prepared data it was trained on (an older pointseg); "
+                        "resuming on %s", path, data["path"])
+        return
+    if saved.get("manifest_sha256") != data["manifest_sha256"]:
+        raise InputError(f"{path}: the run was trained on other prepared data ({saved.get('path')}) than --data {data['path']}: "
+                         f"{identity_difference(saved, data)}; resume with the run's own --data, or --restart to train on this one")
+
+
 class Trainer:
     """Model, optimizer, schedule, loaders and progress of one run; `fit()` trains the remaining epochs."""
 
@@ -141,7 +154,7 @@ class Trainer:
         """Restore model, optimizer, scaler, progress and RNG states from a checkpoint; False when it has nothing left to do."""
         ckpt = load_checkpoint(path)
         check_compatible(ckpt, self.cfg, path)
-        self.check_same_data(ckpt.get("data"), path)
+        check_same_data(ckpt.get("data"), self.data, path, self.dist.is_main)
         load_model_state(self.core, ckpt, path)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
@@ -166,17 +179,6 @@ class Trainer:
             trim_metrics_log(path.parent / METRICS_LOG, self.epoch)
             log.info("resumed from %s: epoch %d, step %d", path, self.epoch, self.step)
         return True
-
-    def check_same_data(self, saved: dict[str, Any] | None, path: Path) -> None:
-        """Refuse to resume a run on another prepared set than the one it was trained on (a copy of it is fine)."""
-        if saved is None:
-            if self.dist.is_main:
-                log.warning("%s: the checkpoint does not say which prepared data it was trained on (an older pointseg); "
-                            "resuming on %s", path, self.data["path"])
-            return
-        if saved.get("manifest_sha256") != self.data["manifest_sha256"]:
-            raise InputError(f"{path}: the run was trained on other prepared data ({saved.get('path')}) than --data {self.data['path']}: "
-                             f"{identity_difference(saved, self.data)}; resume with the run's own --data, or --restart to train on this one")
 
     def done_fraction(self, elapsed_s: float) -> float:
         """Share of training done: of the steps, or of the time budget when one is set (rank 0's clock)."""
@@ -281,6 +283,8 @@ def _train(cfg: Config, data_dir: str | Path, work_dir: Path, resume: bool, dist
     work_dir.mkdir(parents=True, exist_ok=True)
     if dist.is_main:
         clean_stale_temp_files(work_dir)
+    if resume:  # before anything is loaded: the run's own prepared data, or a copy of it
+        check_same_data(load_checkpoint(work_dir / "last.pt").get("data"), prepared_identity(data_dir), work_dir / "last.pt", False)
     hooks = [ProgressBar(progress), MetricsLog(work_dir), Checkpointer(work_dir), AsppReport(), TrainingCurves(work_dir)]
     trainer = Trainer(cfg, Path(data_dir), dist, hooks)
     if resume and dist.is_main:  # the user named this run to continue: its files are pointseg's to update

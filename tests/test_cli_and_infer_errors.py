@@ -107,22 +107,29 @@ def test_negative_stride_is_refused_before_any_scene(checkpoint, scenes, tmp_pat
     assert not (tmp_path / "pred").exists()
 
 
-def test_temp_files_of_a_killed_infer_are_removed(checkpoint, scenes, tmp_path, caplog):
+def test_temp_files_of_a_killed_infer_are_removed_but_never_another_machines(checkpoint, scenes, tmp_path, caplog):
+    """Temp files carry PID@MACHINE: a dead PID of this machine is a killed run's leftover; the same PID on another
+    machine sharing the folder (NFS; a container with its own PID namespace) may be a run still writing."""
+    from pointseg.processes import MACHINE
+
     out = tmp_path / "pred"
     out.mkdir()
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    dead = out / f".7_points_GTv3_pred.ply.{proc.pid}.k2j4h5g6.tmp"
+    dead = out / f".7_points_GTv3_pred.ply.{proc.pid}@{MACHINE}.k2j4h5g6.tmp"
     dead.write_bytes(b"half a ply")
-    live = out / f".8_points_GTv3_pred.ply.{os.getpid()}.a1b2c3d4.tmp"  # a live writer's file stays
+    live = out / f".8_points_GTv3_pred.ply.{os.getpid()}@{MACHINE}.a1b2c3d4.tmp"  # a live writer's file stays
     live.write_bytes(b"being written")
-    unknown = out / ".old.ply.zz9y8x7w.tmp"  # no PID in the name: reported, not removed
+    elsewhere = out / f".8_points_GTv3_pred.ply.{proc.pid}@other-node.q9w8e7r6.tmp"  # that PID means nothing here
+    elsewhere.write_bytes(b"being written on another machine")
+    unknown = out / f".old.ply.{proc.pid}.zz9y8x7w.tmp"  # no machine in the name (an older pointseg): reported, not removed
     unknown.write_bytes(b"?")
     (scenes / "3_bad.txt").unlink()
     with caplog.at_level(logging.WARNING):
         label_scenes(checkpoint, scenes / "7_points_GTv3.txt", out, torch.device("cpu"), progress=False)
-    assert not dead.exists() and live.exists() and unknown.exists()
-    assert "removed 1 temporary file(s) left by killed runs" in caplog.text and ".old.ply.zz9y8x7w.tmp" in caplog.text
+    assert not dead.exists() and live.exists() and elsewhere.exists() and unknown.exists()
+    assert "removed 1 temporary file(s) left by killed runs" in caplog.text and unknown.name in caplog.text
+    assert sorted(out.glob(".*.tmp")) == sorted([live, elsewhere, unknown])  # and this run left none of its own
 
 
 def test_infer_tool_names_a_negative_stride(monkeypatch, capsys, tmp_path):

@@ -67,7 +67,8 @@ def main() -> int:
     ap.add_argument("--coverage", action="store_true", default=None, help="the input folder holds adjacent tiles of one cloud: label them without seams")
     ap.add_argument("--buffer", type=float, default=None,
                     help="metres of neighbouring tiles' points around each tile (implies --coverage; infer.coverage_buffer, -1: one patch)")
-    ap.add_argument("--skip-existing", action="store_true", help="skip scenes whose complete output from the same checkpoint and settings exists")
+    ap.add_argument("--skip-existing", action="store_true", help="skip scenes whose complete output from the same checkpoint, settings and unchanged input exists "
+                         "(other settings stop the run; a changed input is labelled again)")
     ap.add_argument("--units", choices=["auto", "m", "ft", "ftUS"], default=None,
                     help="coordinate units of inputs without a CRS (infer.units; default auto: metres); a LAS/LAZ CRS decides its own")
     ap.add_argument("--tta", type=int, default=None, help="test-time augmentation: views averaged (rotations about z, mirrored); infer.tta, 1: none")

@@ -60,9 +60,12 @@ def main() -> None:
         write = write_lidar_scenes
         options = (args.size, flight, args.seed, None if colour == "none" else colour, args.units)
     if args.workers > 1:
+        import os
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(args.workers) as pool:
+        from pointseg.processes import exit_with_parent
+
+        with ProcessPoolExecutor(args.workers, initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:  # none outlives a killed parent
             jobs = [pool.submit(write, args.out, [n], *options) for n in scenes]
             paths = [p for j in jobs for p in j.result()]
     else:

@@ -62,9 +62,14 @@ def main() -> None:
     if args.gt is not None and args.gt.is_file() and len(args.files) > 1:
         raise InputError("--gt is one file but several FILEs were given; pass a directory of ground-truth scenes")
 
+    from pointseg.io.ownership import check_replaceable
+    from pointseg.io.predictions import source_name
     from pointseg.viz.cloud import read_labelled
+    from pointseg.viz.names import SCENE_VIEWS, scene_picture
     from pointseg.viz.pictures import scene_pictures
 
+    check_replaceable(*(scene_picture(args.out or file.parent / "pictures", source_name(file), v) for file in args.files for v in SCENE_VIEWS),
+                      hint="nothing was drawn; move them away or choose another --out")  # before any file is read
     for file in args.files:
         cloud = read_labelled(file, truth_for(file, args.gt), args.class_map)
         out = args.out or file.parent / "pictures"

@@ -43,21 +43,25 @@ class PointAttributes:
         return PointAttributes(put(self.rgb), put(self.intensity), put(self.returns), put(self.hag), self.intensity_reference)
 
 
-def scene_attributes(scene: "Scene", cfg: FeatureConfig, local_xyz: np.ndarray | None = None) -> PointAttributes:
-    """The PointAttributes (numpy) of a whole scene that the features use: its colours, intensities and return numbers as
-    stored, its height above ground (computed here, from local_xyz (N, 3) metres, default scene.local_xyz()) and the
-    99th percentile of its intensities."""
+def scene_attributes(scene: "Scene", cfg: FeatureConfig, local_xyz: np.ndarray | None = None, index: np.ndarray | None = None) -> PointAttributes:
+    """The PointAttributes (numpy) that the features use of a scene's points `index` (default all): their colours,
+    intensities and return numbers as stored, their height above ground (computed here, from local_xyz (n, 3) metres of
+    those points, default scene.local_xyz()) and the 99th percentile of the whole scene's intensities."""
     from pointseg.data.ground import height_above_ground
 
     reference = None
     if cfg.intensity and scene.intensity is not None:
         positive = scene.intensity[scene.intensity > 0]
         reference = float(np.percentile(positive, 99)) if len(positive) else 1.0
+    def pick(a: np.ndarray | None) -> np.ndarray | None:
+        return a if a is None or index is None else a[index]
+
     hag = None
     if cfg.needs_ground:
-        hag = height_above_ground(scene.local_xyz() if local_xyz is None else local_xyz, scene.returns)
-    return PointAttributes(scene.rgb if cfg.rgb else None, scene.intensity if cfg.intensity else None,
-                           scene.returns if cfg.returns else None, hag, reference)
+        local = pick(scene.local_xyz()) if local_xyz is None else local_xyz
+        hag = height_above_ground(local, pick(scene.returns))
+    return PointAttributes(pick(scene.rgb) if cfg.rgb else None, pick(scene.intensity) if cfg.intensity else None,
+                           pick(scene.returns) if cfg.returns else None, hag, reference)
 
 
 FEATURE_SOURCES = {"rgb": "no colour (rgb)", "intensity": "no intensity", "returns": "no return numbers"}

@@ -49,6 +49,14 @@ def is_prediction(path: str | Path) -> bool:
     return scene_name(path).endswith(PRED_TAG)
 
 
+def is_labelled_output(path: str | Path) -> bool:
+    """A file pointseg wrote as a labelled copy of an input: named <scene>_pred.<format>, or recorded so in its folder's
+    ledger (pointseg.io.ownership.LABELLED). Never a scene to label or to train on (the test set must not leak)."""
+    from pointseg.io.ownership import LABELLED, role_of
+
+    return is_prediction(path) or role_of(path) == LABELLED
+
+
 def source_name(path: str | Path) -> str:
     """The scene a prediction file labels: '5_points_GTv3_pred.ply' -> '5_points_GTv3' (other names as they are)."""
     name = scene_name(path)

@@ -108,9 +108,52 @@ def coverage_frame(tiles: list[TileInfo], origin: np.ndarray) -> float:
     return float((np.stack([t.bounds[3:5] for t in tiles]).max(axis=0) - origin[:2]).max())
 
 
+def coverage_groups(tiles: list[TileInfo], reach: float) -> np.ndarray:
+    """(T,) int: the group of each tile, tiles joined when their xy bounds come within `reach` metres of each other
+    (directly or through other tiles); group 0 holds the first tile. Tiles of one group are labelled as one cloud."""
+    group = np.arange(len(tiles))
+    for i in range(len(tiles)):  # a loop over tiles: union by the smallest label
+        for j in neighbours(tiles, i, reach):
+            a, b = group[i], group[j]
+            if a != b:
+                group[group == max(a, b)] = min(a, b)
+    return np.unique(group, return_inverse=True)[1]
+
+
+def coverage_frames(tiles: list[TileInfo], reach: float, units: Units = METRES) -> tuple[np.ndarray, np.ndarray]:
+    """(origins (T, 3) in the files' units, frames (T,) in metres) of each tile: those of its group (coverage_groups), as
+    coverage_origin and coverage_frame of the group's tiles; `reach` in the files' units. A tile far from every other (a
+    tile in local coordinates beside georeferenced ones, a tile of another site) is a cloud of its own: labelled as if
+    alone, and named in a warning."""
+    group = coverage_groups(tiles, reach)
+    origins, frames = np.zeros((len(tiles), 3)), np.zeros(len(tiles))
+    for g in range(int(group.max()) + 1 if len(tiles) else 0):  # a loop over groups
+        members = [t for t, k in zip(tiles, group) if k == g]
+        origin = coverage_origin(members, units)
+        origins[group == g], frames[group == g] = origin, coverage_frame(members, origin) * units.horizontal
+    if len(tiles) and group.max() > 0:
+        sizes = np.bincount(group)
+        alone = [t.path.name for t, k in zip(tiles, group) if k != int(np.argmax(sizes))]
+        log.warning("the tiles form %d separate clouds (no tile within %g m of another cloud's); each is labelled as a cloud of its "
+                    "own; apart from the largest: %s (are they in the same coordinates?)", group.max() + 1, reach,
+                    ", ".join(alone[:5]) + (f" and {len(alone) - 5} more" if len(alone) > 5 else ""))
+    return origins, frames
+
+
 def _file_key(path: Path) -> dict:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def margin_name(path: Path) -> Path:
+    """A tile's margin file, relative to OUT/.coverage/."""
+    return Path("margins") / f"{path.name}.npz"
+
+
+def index_files(out: Path, files: list[Path]) -> list[Path]:
+    """Every file the index pass may write: OUT/.coverage/index.json and one margin per tile."""
+    cache = out / INDEX_DIR
+    return [cache / "index.json", *(cache / margin_name(f) for f in files)]
 
 
 def index_one(path: Path, cache: Path, buffer: float) -> dict:
@@ -126,7 +169,7 @@ def index_one(path: Path, cache: Path, buffer: float) -> dict:
     keep = margin_mask(scene.xyz, bounds, buffer)
     arrays = {"xyz": scene.xyz[keep]}
     arrays.update({f: getattr(scene, f)[keep] for f in POINT_FIELDS if getattr(scene, f, None) is not None})
-    margin = Path("margins") / f"{path.name}.npz"
+    margin = margin_name(path)
     with atomic_path(cache / margin) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
     return {**entry, "bounds": bounds.tolist(), "points": len(scene), "margin": str(margin), "buffer": buffer, "crs": None}

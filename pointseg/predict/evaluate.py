@@ -12,6 +12,8 @@ from pointseg.io.predictions import prediction_files, source_name
 from pointseg.metrics import confusion_matrix
 from pointseg.predict.label import list_scenes
 from pointseg.predict.metrics_files import write_metrics
+from pointseg.io.run_lock import lock_folder
+from pointseg.predict.outputs import check_outputs, scoring_outputs
 
 
 def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path, class_map: str = "asprs", pictures: bool = False,
@@ -21,11 +23,17 @@ def evaluate_predictions(pred_dir: str | Path, gt_dir: str | Path, class_map: st
 
     LAS/LAZ ground truth goes through `class_map`."""
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
-    if pred_dir.is_dir():
-        clean_stale_temp_files(pred_dir)
     preds = prediction_files(pred_dir)
     if not preds:
         raise InputNotFoundError(f"{pred_dir}: no *_pred.ply, *_pred.las or *_pred.laz files")
+    with lock_folder(pred_dir, "--pred"):
+        check_outputs(scoring_outputs(pred_dir, [source_name(p) for p in preds], pictures),
+                      hint="nothing was scored; move them away (metrics and pictures are written beside the predictions)")
+        clean_stale_temp_files(pred_dir)
+        return _score(preds, pred_dir, gt_dir, class_map, pictures, viz)
+
+
+def _score(preds: list[Path], pred_dir: Path, gt_dir: Path, class_map: str, pictures: bool, viz: VizConfig | None) -> str:
     ground_truth = {scene_name(p): p for p in list_scenes(gt_dir)}
     classes = load_class_map(class_map)
     confusions, pred_files, file_points = {}, {}, {}

@@ -13,25 +13,30 @@ from tqdm import tqdm
 from pointseg.config import Config, apply_overrides, load_config
 from pointseg.constants import CLASS_PALETTE
 from pointseg.distributed import gather_or_raise, shard_largest_first
-from pointseg.errors import ConfigError, InputNotFoundError, UserError
-from pointseg.io import SCENE_SUFFIXES, is_prediction, load_class_map, output_path, read_scene, scene_name, write_labelled
+from pointseg.errors import ConfigError, InputNotFoundError, OutputNotWritable, UserError
+from pointseg.io import SCENE_SUFFIXES, ClassMap, load_class_map, output_path, read_scene, scene_name, write_labelled
 from pointseg.io.dispatch import read_units
 from pointseg.io.atomic import clean_stale_temp_files
 from pointseg.io.crs import crs_option
 from pointseg.io.identity import file_sha256
 from pointseg.io.units import METRES_PER_UNIT, Units, units_of_crs
+from pointseg.io.ownership import LABELLED, record as record_as
+from pointseg.io.predictions import is_labelled_output
+from pointseg.io.run_lock import lock_folder
 from pointseg.metrics import confusion_matrix
-from pointseg.predict.coverage import coverage_buffer, coverage_frame, coverage_origin, index_tiles, tile_with_buffer
+from pointseg.predict.coverage import coverage_buffer, coverage_frames, index_tiles, neighbours, tile_with_buffer
 from pointseg.predict.metrics_files import write_metrics
-from pointseg.predict.predictor import load_predictor
-from pointseg.predict.records import finished_record, write_record
+from pointseg.predict.outputs import check_outputs, check_unique_names, labelling_outputs
+from pointseg.predict.predictor import Predictor, load_predictor
+from pointseg.predict.records import check_record_settings, finished_record, input_keys, write_record
 from pointseg.predict.stitch import predict_scene
 
 log = logging.getLogger(__name__)
 
 
 def list_scenes(path: str | Path | list[Path]) -> list[Path]:
-    """One scene file, a list of them, or every .txt/.ply/.las/.laz in a directory (sorted), leaving out our own *_pred outputs."""
+    """One scene file, a list of them, or every .txt/.ply/.las/.laz in a directory (sorted), leaving out pointseg's own
+    labelled outputs and, with a warning naming them, links that lead nowhere (a missing target or a loop)."""
     if isinstance(path, list):
         return [p for item in path for p in list_scenes(item)]
     path = Path(path)
@@ -39,7 +44,11 @@ def list_scenes(path: str | Path | list[Path]) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise InputNotFoundError(f"{path}: no such file or directory")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in SCENE_SUFFIXES and not is_prediction(p))
+    found = sorted(p for p in path.iterdir() if p.suffix.lower() in SCENE_SUFFIXES)
+    broken = [p for p in found if not p.exists()]  # exists() follows links: False for a dangling link or a loop
+    if broken:
+        log.warning("%s: skipped %d broken link(s) (missing target or a loop): %s", path, len(broken), ", ".join(p.name for p in broken))
+    files = [p for p in found if p.is_file() and not is_labelled_output(p)]
     if not files:
         raise InputNotFoundError(f"{path}: no .txt, .ply, .las or .laz scenes")
     return files
@@ -111,16 +120,37 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     crs = crs_option(cfg.infer.crs, files)  # refused for an input that carries another CRS, before any work
     units = input_units(cfg, crs)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    clean_stale_temp_files(out)
     record_settings = run_settings(cfg, ckpt)
+    fmt = cfg.infer.output_format
+    lock, error = None, None
+    if rank == 0:  # every refusal before any scene is read; the other ranks wait for the verdict
+        try:
+            check_unique_names(files)
+            lock = lock_folder(out)
+            check_outputs(labelling_outputs(out, files, fmt, cfg.infer.coverage, pictures))
+            if skip_existing:
+                check_record_settings(out, [scene_name(f) for f in files], record_settings)
+            clean_stale_temp_files(out)
+        except Exception as err:
+            error = err
+    try:
+        gather_or_raise(None, error, rank)
+        return _label(files, out, predict, cfg, classes, record_settings, device, skip_existing, strict, pictures, progress, rank, world, ckpt)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classes: ClassMap, record_settings: dict[str, Any],
+           device: torch.device, skip_existing: bool, strict: bool, pictures: bool, progress: bool, rank: int, world: int,
+           ckpt: Path) -> dict[str, Any]:
+    """label_scenes after its checks: the labelling itself, on this rank's share of the scenes."""
     fmt = cfg.infer.output_format
     if cfg.infer.coverage:
         coverage_units = read_units(files[0], units)  # the coverage works in its files' units; metres only for computation
         buffer = coverage_buffer(cfg) / coverage_units.horizontal
         tiles = index_tiles(files, out, buffer, rank, world, progress and rank == 0)
-        origin = coverage_origin(tiles, coverage_units)
-        frame = coverage_frame(tiles, origin) * coverage_units.horizontal  # metres, as the local coordinates
+        origins, frames = coverage_frames(tiles, max(buffer, cfg.data.patch_size / coverage_units.horizontal), coverage_units)
         sizes = [t.points for t in tiles]
     else:
         sizes = [f.stat().st_size for f in files]
@@ -130,28 +160,31 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     error: Exception | None = None
     for i in tqdm(shard_largest_first(sizes, world, rank), desc="tiles" if cfg.infer.coverage else "scenes", unit="file", disable=not bars):
         name, labelled = scene_name(files[i]), output_path(out, files[i], fmt)
+        context = [tiles[j].path for j in neighbours(tiles, i, buffer_m)] if cfg.infer.coverage and buffer_m > 0 else []
         try:
-            record = finished_record(out, name, labelled, record_settings) if skip_existing else None
+            record = finished_record(out, name, labelled, record_settings, files[i], context) if skip_existing else None
             if record is not None:
                 records[name] = {**record, "skipped": True}
                 continue
             t0 = time.perf_counter()
+            inputs = input_keys(files[i], context)  # before reading: a file changed meanwhile is labelled again next time
             if cfg.infer.coverage:
-                scene, both, targets = tile_with_buffer(tiles, i, buffer, origin, classes, coverage_units, units)
-                pred = predict_scene(both, predict, cfg, bars, device, cfg.infer.probabilities, targets, frame=frame)
+                scene, both, targets = tile_with_buffer(tiles, i, buffer, origins[i], classes, coverage_units, units)
+                pred = predict_scene(both, predict, cfg, bars, device, cfg.infer.probabilities, targets, frame=frames[i])
                 del both
             else:
                 scene = read_scene(files[i], classes, units)
                 pred = predict_scene(scene, predict, cfg, bars, device, cfg.infer.probabilities)
             write_labelled(labelled, scene, pred.labels, pred.confidence, pred.entropy, pred.probabilities, cfg.infer.write_class, classes,
                            CLASS_PALETTE[pred.labels] if cfg.infer.colorize else None, crs=crs)
+            record_as(labelled, role=LABELLED)  # a labelled copy: never a scene to label or train on
             confusion = None if scene.labels is None else confusion_matrix(scene.labels, pred.labels).tolist()
             record = {"points": len(scene), "confusion": confusion, "seconds": time.perf_counter() - t0, "settings": record_settings,
-                      "units": scene.units.describe()}
+                      "inputs": inputs, "units": scene.units.describe()}
             write_record(out, name, record)
             records[name] = {**record, "skipped": False}
         except UserError as err:
-            if strict or cfg.infer.coverage:  # a coverage needs every tile (its neighbours' buffers too)
+            if strict or cfg.infer.coverage or isinstance(err, OutputNotWritable):  # a coverage needs every tile; a full disk stops all
                 error = err
                 break
             log.error("skipped %s (--strict stops at the first bad scene)", err)

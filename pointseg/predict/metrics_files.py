@@ -10,6 +10,10 @@ from pointseg.io.atomic import atomic_write_text
 from pointseg.metrics import POOLED, Scores, format_table, scores
 
 
+def metrics_paths(out_dir: str | Path) -> tuple[Path, Path]:
+    """out_dir/metrics.json and out_dir/metrics.csv."""
+    return Path(out_dir) / "metrics.json", Path(out_dir) / "metrics.csv"
+
 
 UNITS = ("oa, miou, iou: fractions 0..1 (metrics.csv and the printed table: percent); points_scored: points with ground "
          "truth (not -100), the ones scored; points_in_file: all points of the scene's file")
@@ -27,12 +31,12 @@ def write_metrics(out_dir: str | Path, confusions: dict[str, np.ndarray], file_p
     if file_points is not None:
         in_file = {name: int(file_points[name]) for name in confusions if name in file_points}
         in_file[POOLED] = sum(in_file.values()) if len(in_file) == len(confusions) else None
-    out_dir = Path(out_dir)
+    json_path, csv_path = metrics_paths(out_dir)
     payload: dict = {"units": UNITS}
     for name, s in rows.items():
         payload[name] = s.as_dict() | {"points_in_file": None if in_file is None else in_file.get(name)}
     payload["confusion_matrix_all"] = pooled.tolist()
-    atomic_write_text(out_dir / "metrics.json", json.dumps(payload, indent=1))
+    atomic_write_text(json_path, json.dumps(payload, indent=1))
     header = "scene,points_in_file,points_scored,oa_pct,miou_pct," + ",".join(f"iou_pct_{c.replace(' ', '_')}" for c in CLASS_NAMES)
     lines = [header]
 
@@ -42,5 +46,5 @@ def write_metrics(out_dir: str | Path, confusions: dict[str, np.ndarray], file_p
     for name, s in rows.items():
         points = "" if in_file is None or in_file.get(name) is None else str(in_file[name])
         lines.append(f"{name},{points},{s.points},{pct(s.oa)},{pct(s.miou)}," + ",".join(pct(v) for v in s.iou))
-    atomic_write_text(out_dir / "metrics.csv", "\n".join(lines) + "\n")
+    atomic_write_text(csv_path, "\n".join(lines) + "\n")
     return format_table(rows, in_file)

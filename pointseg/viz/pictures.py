@@ -21,6 +21,7 @@ from pointseg.viz.colours import BACKGROUND, TITLES, Legend, available, colormap
 from pointseg.viz.files import save_image
 from pointseg.viz.frame import OBLIQUE as OBLIQUE_FRAME
 from pointseg.viz.frame import PAGE, TOP_DOWN, Text, frame_map, points, text_layer, text_width
+from pointseg.viz.names import scene_picture
 from pointseg.viz.offscreen import OffscreenUnavailable, render_oblique
 from pointseg.viz.topdown import OBLIQUE, TOP, Raster, View, enlarge, paint, render
 
@@ -236,18 +237,18 @@ def scene_pictures(cloud: LabelledCloud, out_dir: str | Path, cfg: VizConfig, mo
     written = {}
     for mode in modes:
         image = picture(cloud, mode, cfg, TOP, raster).image
-        written[mode] = save_image(out_dir / f"{cloud.name}_{mode}.png", image)
+        written[mode] = save_image(scene_picture(out_dir, cloud.name, mode), image)
         if mode in ("confidence", "entropy") and image.shape[1] > page_width:
-            written[f"{mode}_page"] = save_image(out_dir / f"{cloud.name}_{mode}_page.png", picture(cloud, mode, cfg, TOP, raster, page_width).image)
+            written[f"{mode}_page"] = save_image(scene_picture(out_dir, cloud.name, f"{mode}_page"), picture(cloud, mode, cfg, TOP, raster, page_width).image)
     if "errors" in have:
-        written["overview"] = save_image(out_dir / f"{cloud.name}_overview.png",
+        written["overview"] = save_image(scene_picture(out_dir, cloud.name, "overview"),
                                          overview(cloud, ["pred", "truth", "errors"], cfg, TOP, raster, page_width).image)
     if cfg.oblique != "none":
         main = "pred" if "pred" in have else have[0]
         image = oblique_picture(cloud, main, cfg)
-        written["oblique"] = save_image(out_dir / f"{cloud.name}_oblique.png", image)
+        written["oblique"] = save_image(scene_picture(out_dir, cloud.name, "oblique"), image)
         if image.shape[1] > page_width:
-            written["oblique_page"] = save_image(out_dir / f"{cloud.name}_oblique_page.png", oblique_picture(cloud, main, cfg, page_width))
+            written["oblique_page"] = save_image(scene_picture(out_dir, cloud.name, "oblique_page"), oblique_picture(cloud, main, cfg, page_width))
     return written
 
 

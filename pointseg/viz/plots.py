@@ -12,6 +12,7 @@ import numpy as np
 from pointseg.constants import CLASS_NAMES, CLASS_PALETTE, NUM_CLASSES
 from pointseg.metrics import scores
 from pointseg.train.run_dir import METRICS_LOG, read_metrics_log
+from pointseg.viz.names import TRAINING_CURVES
 
 DPI = 100
 CONFUSION_SIZE = (10.0, 8.5)  # inches: 1000 x 850 pixels
@@ -145,7 +146,7 @@ def write_training_curves(work_dir: str | Path) -> Path:
 
     work_dir = Path(work_dir)
     records = read_metrics_log(work_dir / METRICS_LOG)
-    return save_figure(work_dir / "training_curves.png", curves_figure(records, f"{work_dir.name}: {len(records)} epochs"))
+    return save_figure(work_dir / TRAINING_CURVES, curves_figure(records, f"{work_dir.name}: {len(records)} epochs"))
 
 
 def per_class_scores(confusions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -229,6 +229,6 @@ def test_a_far_tile_is_labelled_as_a_cloud_of_its_own_and_the_others_as_uncut(co
     outputs = read_outputs(tmp_path / "out")
     labels = np.full(len(coverage["whole"]), -1)
     for name, idx in coverage["tiles"][2].items():
-        labels[idx] = outputs[f"{name}_pred.ply"]["class"]
+        labels[idx] = outputs[f"{name}_pred.ply"]["scalar_class"]
     assert (labels == coverage["reference"][25]).mean() >= 0.999
-    assert (outputs["z_local_pred.ply"]["class"] == alone).mean() >= 0.999
+    assert (outputs["z_local_pred.ply"]["scalar_class"] == alone).mean() >= 0.999

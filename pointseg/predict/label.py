@@ -135,13 +135,15 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
             error = err
     try:
         gather_or_raise(None, error, rank)
-        return _label(files, out, predict, cfg, classes, record_settings, device, skip_existing, strict, pictures, progress, rank, world, ckpt)
+        return _label(files, out, predict, cfg, classes, units, crs, record_settings, device, skip_existing, strict, pictures, progress, rank,
+                      world, ckpt)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classes: ClassMap, record_settings: dict[str, Any],
+def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classes: ClassMap, units: "str | Units", crs: "pyproj.CRS | None",
+           record_settings: dict[str, Any],
            device: torch.device, skip_existing: bool, strict: bool, pictures: bool, progress: bool, rank: int, world: int,
            ckpt: Path) -> dict[str, Any]:
     """label_scenes after its checks: the labelling itself, on this rank's share of the scenes."""
@@ -160,7 +162,7 @@ def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classe
     error: Exception | None = None
     for i in tqdm(shard_largest_first(sizes, world, rank), desc="tiles" if cfg.infer.coverage else "scenes", unit="file", disable=not bars):
         name, labelled = scene_name(files[i]), output_path(out, files[i], fmt)
-        context = [tiles[j].path for j in neighbours(tiles, i, buffer_m)] if cfg.infer.coverage and buffer_m > 0 else []
+        context = [tiles[j].path for j in neighbours(tiles, i, buffer)] if cfg.infer.coverage and buffer > 0 else []
         try:
             record = finished_record(out, name, labelled, record_settings, files[i], context) if skip_existing else None
             if record is not None:

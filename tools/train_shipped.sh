@@ -21,7 +21,8 @@ case "$NAME" in
   *) echo "train_shipped.sh: unknown model $NAME (photogrammetry or lidar)" >&2; exit 2 ;;
 esac
 [ -f "$ROOT/prepared/manifest.json" ] || $PY tools/prepare_stpls3d.py --src "$ROOT/raw" --out "$ROOT/prepared" --config "$NAME" --workers 2
-RESUME=""; [ -f "$ROOT/work/last.pt" ] && RESUME="--resume"
+RESUME=""  # a cut run resumes; one cut before its first checkpoint starts over (its config moved aside)
+if [ -f "$ROOT/work/last.pt" ]; then RESUME="--resume"; elif [ -f "$ROOT/work/config.json" ]; then RESUME="--restart"; fi
 $PY tools/train.py --config "$NAME" --data "$ROOT/prepared" --work-dir "$ROOT/work" --device "$DEVICE" $RESUME
 TESTS=$($PY -c "import json; m = json.load(open('$ROOT/prepared/manifest.json')); print(' '.join('$ROOT/raw/' + s['file'] for s in m['scenes'] if s['role'] == 'test'))")
 for t in $TESTS; do $PY tools/infer.py --ckpt "$ROOT/work/best.pt" --input "$t" --out "$ROOT/test" --device "$DEVICE" --skip-existing; done

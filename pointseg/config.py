@@ -89,6 +89,7 @@ class DataConfig(Checked):
     seed: int = 0
     min_points_per_patch: NonNegativeInt = 1000
     sparse_patch_policy: Literal["merge", "keep"] = "merge"  # merge into the fullest neighbour, or keep
+    max_memory: NonNegative = 0.0  # GiB a scene may take in memory; larger files are prepared tile by tile from disk; 0: a sixth of the machine's
 
     def check(self) -> None:
         for key in ("train_stride", "test_stride"):
@@ -200,6 +201,7 @@ class InferConfig(Checked):
     probabilities: bool = False  # also write each class's probability (prob_<class>, float32)
     colorize: bool = False  # PLY output coloured by predicted class instead of the input's rgb
     class_map: str = ""  # LAS/LAZ codes <-> classes for reading and --write-class; "" = the checkpoint's data.class_map
+    max_memory: NonNegative = 0.0  # GiB a scene may take in memory; larger files are labelled tile by tile from disk; 0: a sixth of the machine's
 
     def check(self) -> None:
         if -1.0 < self.coverage_buffer < 0:

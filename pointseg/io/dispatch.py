@@ -66,6 +66,31 @@ def probability_field(class_index: int) -> str:
     return "prob_" + CLASS_NAMES[class_index].replace(" ", "_")
 
 
+def prediction_fields(path: Path, labels: np.ndarray, confidence: np.ndarray, entropy: np.ndarray | None = None,
+                      probabilities: np.ndarray | None = None, write_class: str = "pred_class",
+                      class_map: ClassMap | str = DEFAULT_CLASS_MAP) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """What a labelled file at `path` (.ply, .las, .laz) stores of a prediction (arrays (n,), probabilities (n, 15)):
+    (fields in order, classification codes or None). PLY: 'class' uint8, 'confidence', 'entropy', 'prob_<class>'
+    float32. LAS/LAZ: 'pred_class' uint8 (write_class 'pred_class') or codes through the class map's inverse
+    (write_class 'classification'), then the same float32 fields."""
+    if write_class not in WRITE_CLASS_MODES:
+        raise ValueError(f"write_class '{write_class}': expected one of {list(WRITE_CLASS_MODES)}")
+    labels = np.asarray(labels).astype(np.uint8)
+    extra: dict[str, np.ndarray] = {"confidence": np.asarray(confidence, np.float32)}
+    if entropy is not None:
+        extra["entropy"] = np.asarray(entropy, np.float32)
+    if probabilities is not None:
+        extra.update({probability_field(c): np.ascontiguousarray(probabilities[:, c], np.float32) for c in range(probabilities.shape[1])})
+    suffix = path.suffix.lower()
+    if suffix == ".ply":
+        return {"class": labels, **extra}, None
+    if suffix not in LAS_SUFFIXES:
+        raise ValueError(f"{path}: cannot write '{suffix}' files; expected .ply, .las or .laz")
+    if write_class == "classification":
+        return extra, _class_map(class_map).to_codes(labels)
+    return {"pred_class": labels, **extra}, None
+
+
 def write_labelled(
     path: str | Path,
     scene: Scene,
@@ -90,26 +115,13 @@ def write_labelled(
     inverse (write_class='classification'); 'confidence', 'entropy', 'prob_<class>' as float32 extra bytes.
     """
     path = Path(path)
-    if write_class not in WRITE_CLASS_MODES:
-        raise ValueError(f"write_class '{write_class}': expected one of {list(WRITE_CLASS_MODES)}")
-    labels = np.asarray(labels).astype(np.uint8)
-    extra: dict[str, np.ndarray] = {"confidence": np.asarray(confidence, np.float32)}
-    if entropy is not None:
-        extra["entropy"] = np.asarray(entropy, np.float32)
-    if probabilities is not None:
-        extra.update({probability_field(c): np.ascontiguousarray(probabilities[:, c], np.float32) for c in range(probabilities.shape[1])})
+    fields, codes = prediction_fields(path, labels, confidence, entropy, probabilities, write_class, class_map)
     suffix = path.suffix.lower()
     if suffix == ".ply":
         rgb = colours if colours is not None else scene.rgb
-        write_ply(path, scene.xyz, rgb, {"class": labels, **extra}, ply_comments() if comments is None else comments)
+        write_ply(path, scene.xyz, rgb, fields, ply_comments() if comments is None else comments)
         return path
-    if suffix not in LAS_SUFFIXES:
-        raise ValueError(f"{path}: cannot write '{suffix}' files; expected .ply, .las or .laz")
-    codes = None
-    if write_class == "classification":
-        codes = _class_map(class_map).to_codes(labels)
-    else:
-        extra = {"pred_class": labels, **extra}
+    extra = fields
     if isinstance(scene.source, laspy.LasData):
         write_las_copy(path, scene.source, extra, codes)
     elif scene.path.suffix.lower() in LAS_SUFFIXES:  # read without its LasData (e.g. another process): read it again

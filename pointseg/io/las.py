@@ -101,17 +101,14 @@ def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: l
         if stored.any():
             rgb = colours_by_stored_range(path, stored)
         else:
-            log.warning("%s: every colour value is 0: read as a file without colour", path)
+            warn_no_colour(path)
     intensity = np.asarray(las.intensity, np.float32) if "intensity" in names else None
     if intensity is not None and not intensity.any():
         intensity = None
     labels, n_unknown = None, 0
     if class_map is not None:
         labels, unknown = class_map.to_classes(np.asarray(las.classification))
-        n_unknown = sum(unknown.values())
-        if n_unknown:
-            log.warning("%s: %d points with classification codes not in the class map %s (%s) ignored", path, n_unknown,
-                        class_map.name, ", ".join(f"code {c}: {n}" for c, n in sorted(unknown.items())))
+        n_unknown = warn_unknown_codes(path, unknown, class_map)
         if not (labels >= 0).any():
             labels = None  # unlabelled (e.g. all 'unclassified'): nothing to score or train on
     return Scene(path, xyz, rgb, labels, None, n_unknown, intensity=intensity, source=las)
@@ -127,7 +124,14 @@ def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np
     """
     path = Path(path)
     compress = path.suffix.lower() == ".laz" if compress is None else compress
-    header = copy.deepcopy(source.header)
+    header = labelled_header(path, source.header, {n: v.dtype for n, v in fields.items()})
+    _write(path, laspy.LasData(header, labelled_points(path, header, source.points, fields, classification)), compress)
+
+
+def labelled_header(path: Path, source: laspy.LasHeader, fields: dict[str, np.dtype]) -> laspy.LasHeader:
+    """A copy of `source` (VLRs/EVLRs, scales, offsets) with `fields` as extra bytes dimensions: the header of the
+    labelled copy at `path`. An extra dimension of the same name already in the source is replaced (with a warning)."""
+    header = copy.deepcopy(source)
     replaced = [n for n in fields if n in set(header.point_format.extra_dimension_names)]
     if replaced:
         log.warning("%s: replacing the extra dimension(s) %s already in the input", path, replaced)
@@ -135,16 +139,36 @@ def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np
     clash = [n for n in fields if n in set(header.point_format.dimension_names)]
     if clash:
         raise ValueError(f"{path}: {clash} are standard dimensions of point format {header.point_format.id}")
-    header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=v.dtype) for n, v in fields.items()])
-    points = laspy.ScaleAwarePointRecord.zeros(len(source.points), header=header)
-    points.copy_fields_from(source.points)
+    header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=t) for n, t in fields.items()])
+    return header
+
+
+def labelled_points(path: Path, header: laspy.LasHeader, source: laspy.ScaleAwarePointRecord, fields: dict[str, np.ndarray],
+                    classification: np.ndarray | None = None) -> laspy.ScaleAwarePointRecord:
+    """The points of `source` (n records, any chunk of a file) in the format of `header` (labelled_header), with
+    `fields` (n,) and, if given, new `classification` codes (n,)."""
+    points = laspy.ScaleAwarePointRecord.zeros(len(source), header=header)
+    points.copy_fields_from(source)
     for name, values in fields.items():
         points[name] = values
     if classification is not None:
         if header.point_format.id in SMALL_CLASSIFICATION_FORMATS and int(classification.max(initial=0)) > 31:
             raise ValueError(f"{path}: class codes above 31 do not fit point format {header.point_format.id}'s 5-bit classification")
         points["classification"] = classification
-    _write(path, laspy.LasData(header, points), compress)
+    return points
+
+
+def warn_no_colour(path: Path) -> None:
+    log.warning("%s: every colour value is 0: read as a file without colour", path)
+
+
+def warn_unknown_codes(path: Path, unknown: dict[int, int], class_map: ClassMap) -> int:
+    """Log the one warning of a file for classification codes not in the class map ({code: points}); returns their points."""
+    n_unknown = sum(unknown.values())
+    if n_unknown:
+        log.warning("%s: %d points with classification codes not in the class map %s (%s) ignored", path, n_unknown,
+                    class_map.name, ", ".join(f"code {c}: {n}" for c, n in sorted(unknown.items())))
+    return n_unknown
 
 
 def _write(path: Path, las: laspy.LasData, compress: bool) -> None:
@@ -154,12 +178,24 @@ def _write(path: Path, las: laspy.LasData, compress: bool) -> None:
 
 
 def coordinate_scale(xyz: np.ndarray, offset: np.ndarray, finest: float = 1e-6) -> float:
-    """The finest power-of-ten scale >= `finest` whose int32 coordinates hold the scene's extent from `offset`."""
+    """The finest power-of-ten scale >= `finest` whose int32 coordinates hold the scene's extent from `offset`;
+    xyz: the points (N, 3), or only their minimum and maximum corners (2, 3)."""
     span = float(np.abs(xyz - offset).max()) if len(xyz) else 0.0
     scale = finest
     while span / scale > 2**31 - 2:
         scale *= 10
     return scale
+
+
+def new_header(mins: np.ndarray, maxs: np.ndarray, rgb: bool, fields: dict[str, np.dtype]) -> laspy.LasHeader:
+    """The header of a new LAS 1.4 file (point format 7 with colour, 6 without) for points within mins..maxs (3,):
+    offsets whole metres at the minimum, the finest power-of-ten scale from 1 micrometre that fits, `fields` as extra bytes."""
+    header = laspy.LasHeader(version="1.4", point_format=7 if rgb else 6)
+    offset = np.floor(mins)
+    header.offsets = offset
+    header.scales = np.full(3, coordinate_scale(np.stack([mins, maxs]), offset))
+    header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=t) for n, t in fields.items()])
+    return header
 
 
 def write_las_new(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None, fields: dict[str, np.ndarray],
@@ -171,11 +207,7 @@ def write_las_new(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None, fie
     """
     path = Path(path)
     compress = path.suffix.lower() == ".laz" if compress is None else compress
-    header = laspy.LasHeader(version="1.4", point_format=7 if rgb is not None else 6)
-    offset = np.floor(xyz.min(axis=0))
-    header.offsets = offset
-    header.scales = np.full(3, coordinate_scale(xyz, offset))
-    header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=v.dtype) for n, v in fields.items()])
+    header = new_header(xyz.min(axis=0), xyz.max(axis=0), rgb is not None, {n: v.dtype for n, v in fields.items()})
     las = laspy.LasData(header)
     las.points = laspy.ScaleAwarePointRecord.zeros(len(xyz), header=header)
     las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]

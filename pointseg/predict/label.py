@@ -19,6 +19,7 @@ from pointseg.io.atomic import clean_stale_temp_files
 from pointseg.io.identity import file_sha256
 from pointseg.metrics import confusion_matrix
 from pointseg.predict.coverage import coverage_buffer, coverage_frame, coverage_origin, index_tiles, tile_with_buffer
+from pointseg.predict.large import label_large_file, needs_tiling
 from pointseg.predict.metrics_files import write_metrics
 from pointseg.predict.predictor import load_predictor
 from pointseg.predict.records import finished_record, write_record
@@ -106,6 +107,13 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
                 records[name] = {**record, "skipped": True}
                 continue
             t0 = time.perf_counter()
+            if not cfg.infer.coverage and needs_tiling(files[i], cfg.infer.max_memory):  # larger than memory: tile by tile from disk
+                n_points, matrix = label_large_file(files[i], labelled, out, predict, cfg, device, classes, bars, record_settings)
+                record = {"points": n_points, "confusion": None if matrix is None else matrix.tolist(), "seconds": time.perf_counter() - t0,
+                          "settings": record_settings}
+                write_record(out, name, record)
+                records[name] = {**record, "skipped": False}
+                continue
             if cfg.infer.coverage:
                 scene, both, targets = tile_with_buffer(tiles, i, buffer_m, origin, classes)
                 pred = predict_scene(both, predict, cfg, bars, device, cfg.infer.probabilities, targets, frame=frame)

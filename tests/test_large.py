@@ -1,0 +1,184 @@
+"""Files larger than memory: read and written in chunks as the in-memory readers and writers do; labelled tile by tile
+from disk (a tiny infer.max_memory forces it) with the in-memory run's labels; prepared tile by tile into the arrays
+the in-memory prepare writes."""
+
+import json
+import logging
+
+import laspy
+import numpy as np
+import pytest
+import torch
+from plyfile import PlyData
+
+from pointseg.config import apply_overrides
+from pointseg.io import PointCloudError, load_class_map, read_scene, write_ply, write_stpls3d_txt
+from pointseg.io.columns import PointColumns
+from pointseg.io.las import write_las_new
+from pointseg.io.stream import open_stream
+from pointseg.models.checkpoint import save_checkpoint
+from pointseg.models.random_weights import random_context_model
+from pointseg.predict.label import label_scenes
+from pointseg.synthetic.city import make_scene
+from test_las import make_las
+
+SIZE, ORIGIN = 90.0, (612000.0, 4100000.0, 80.0)
+TINY = "infer.max_memory=1e-9"  # GiB: far below what one tile needs, so every file is labelled tile by tile
+ASPRS = load_class_map("asprs")
+
+
+def read_all(path, class_map=None, chunk=777):
+    """Every chunk of a full pass and the file's summary."""
+    stream = open_stream(path, class_map)
+    chunks = list(stream.chunks(chunk))
+    return chunks, stream.summary()
+
+
+def stream_error(path, class_map=None, chunk=3):
+    with pytest.raises(PointCloudError) as err:
+        read_all(path, class_map, chunk)
+    return str(err.value)
+
+
+def memory_error(path, class_map=None):
+    with pytest.raises(PointCloudError) as err:
+        read_scene(path, class_map)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("suffix", [".las", ".laz"])
+def test_las_read_in_chunks_gives_the_in_memory_points_colours_and_classes(tmp_path, suffix, caplog):
+    path = tmp_path / f"tile{suffix}"
+    make_las(path, n=3000, evlr=True)
+    with caplog.at_level(logging.WARNING):
+        whole = read_scene(path, ASPRS)
+        memory_warnings = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        chunks, summary = read_all(path, ASPRS)
+    assert [r.getMessage() for r in caplog.records] == memory_warnings  # the one warning for codes not in the map, same counts
+    assert [c.start for c in chunks] == list(range(0, 3000, 777))
+    np.testing.assert_array_equal(np.concatenate([c.xyz for c in chunks]), whole.xyz)
+    np.testing.assert_array_equal(summary.rgb(np.concatenate([c.colour for c in chunks])), whole.rgb)
+    np.testing.assert_array_equal(np.concatenate([c.intensity for c in chunks]), whole.intensity)
+    np.testing.assert_array_equal(np.concatenate([c.labels for c in chunks]), whole.labels)
+    assert summary.points == 3000 and summary.out_of_range_labels == whole.n_out_of_range_labels > 0
+    np.testing.assert_array_equal(summary.origin, whole.origin)
+
+
+def test_text_and_ply_read_in_chunks_give_the_in_memory_scene(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 2000
+    xyz = np.c_[rng.uniform(0, 50, n), rng.uniform(0, 40, n), rng.uniform(0, 9, n)] + ORIGIN
+    rgb = rng.integers(0, 256, (n, 3)).astype(np.uint8)
+    labels = rng.integers(-1, 17, n)  # some outside 0..14: set to -100 with one warning
+    write_stpls3d_txt(tmp_path / "s.txt", xyz, rgb, labels)
+    unit = rgb.astype(np.float32) / 255  # colours as floats in 0..1
+    write_ply(tmp_path / "s.ply", xyz, None, {"red": unit[:, 0], "green": unit[:, 1], "blue": unit[:, 2], "class": labels.astype(np.int32),
+                                              "intensity": rng.uniform(0, 9, n).astype(np.float32)})
+    for path in (tmp_path / "s.txt", tmp_path / "s.ply"):
+        whole = read_scene(path)
+        chunks, summary = read_all(path)
+        np.testing.assert_array_equal(np.concatenate([c.xyz for c in chunks]), whole.xyz)
+        np.testing.assert_array_equal(summary.rgb(np.concatenate([c.colour for c in chunks])), whole.rgb)
+        np.testing.assert_array_equal(np.concatenate([c.labels for c in chunks]), whole.labels)
+        assert summary.out_of_range_labels == whole.n_out_of_range_labels == int(((labels < 0) | (labels > 14)).sum())
+
+
+def test_text_errors_in_chunks_name_the_in_memory_reader_s_line_and_whole_file_counts(tmp_path):
+    good = "612000.5,4100000.5,80.25,10,20,30,1,-100\n"
+    cases = {
+        "nan.txt": [good] * 4 + ["nan,4100000.5,80.25,10,20,30,1,-100\n"] + [good] * 3 + ["612000.5,inf,1,10,20,30,1,-100\n"],
+        "text.txt": [good] * 5 + ["612000.5,4100000.5,80.25,10,20,30,1,-100\n", "612000.5,4100000.5,80.25,1O,20,30,1,-100\n"]
+                    + [good] * 2 + ["612000.5,x,80.25,10,20,30,1,-100\n"],
+        "colour.txt": [good] * 4 + ["612000.5,4100000.5,80.25,10,20,300,1,-100\n"] + [good] * 4 + ["612000.5,4100000.5,80.25,-1,20,30,1,-100\n"],
+        "missing.txt": [good] * 4 + ["612000.5,4100000.5,80.25,10,20,30,,-100\n"] + [good] * 2 + ["612000.5,4100000.5,80.25,10,,30,1,-100\n"],
+        "label.txt": [good] * 7 + ["612000.5,4100000.5,80.25,10,20,30,1.5,-100\n"],
+    }
+    for name, lines in cases.items():
+        path = tmp_path / name
+        path.write_text("".join(lines))
+        assert stream_error(path) == memory_error(path), name
+    assert "2 points with NaN or infinite coordinates (first at point 5)" in stream_error(tmp_path / "nan.txt")
+    assert "'x' in column 2 at line 10" in stream_error(tmp_path / "text.txt")  # the lowest column, though column 4 fails first
+    assert "column 5 at line 8" in stream_error(tmp_path / "missing.txt")
+
+
+def test_ply_errors_in_chunks_match_the_in_memory_reader(tmp_path):
+    xyz = np.c_[np.arange(9.0), np.zeros(9), np.zeros(9)]
+    bad_xyz = xyz.copy()
+    bad_xyz[[4, 7], 1] = np.nan
+    write_ply(tmp_path / "nan.ply", bad_xyz, None)
+    colours = np.full((9, 3), 10.0, np.float32)
+    colours[[3, 8], 0] = [256.0, -3.0]
+    write_ply(tmp_path / "colour.ply", xyz, None, {"red": colours[:, 0], "green": colours[:, 1], "blue": colours[:, 2]})  # float colours
+    write_ply(tmp_path / "label.ply", xyz, None, {"class": np.r_[np.zeros(6), 2.5, 0, 0].astype(np.float32)})
+    for name in ("nan.ply", "colour.ply", "label.ply"):
+        assert stream_error(tmp_path / name) == memory_error(tmp_path / name), name
+
+
+def test_columns_written_at_scattered_rows_in_small_windows(tmp_path, monkeypatch):
+    monkeypatch.setattr("pointseg.io.columns.WINDOW_BYTES", 64)  # many windows
+    rng = np.random.default_rng(1)
+    n = 1000
+    cols = PointColumns(tmp_path, n, {"a": (np.float32, ()), "p": (np.float32, (3,))})
+    truth_a, truth_p = np.zeros(n, np.float32), np.zeros((n, 3), np.float32)
+    for part in np.array_split(rng.permutation(n), 7):  # seven "tiles" of scattered rows
+        rows = np.sort(part)
+        a, p = rng.normal(size=len(rows)).astype(np.float32), rng.normal(size=(len(rows), 3)).astype(np.float32)
+        cols.write(rows, {"a": a, "p": p})
+        truth_a[rows], truth_p[rows] = a, p
+    got = cols.read(100, 900)
+    np.testing.assert_array_equal(got["a"], truth_a[100:900])
+    np.testing.assert_array_equal(got["p"], truth_p[100:900])
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), truth_a)
+
+
+@pytest.fixture(scope="module")
+def scene_files(tmp_path_factory, tiny_cfg):
+    """A 90 m georeferenced scene as LAZ (with an extra dimension and a CRS) and as text, and a checkpoint of a tiny
+    U-Net with random weights whose labels depend on context."""
+    from laspy.vlrs.known import WktCoordinateSystemVlr
+
+    cfg = apply_overrides(tiny_cfg, ["data.voxel_size=0.5"])
+    root = tmp_path_factory.mktemp("large")
+    s = make_scene(3, SIZE, 3.0, ORIGIN)
+    write_stpls3d_txt(root / "scene.txt", s.xyz, s.rgb, s.labels, s.instance)
+    whole = read_scene(root / "scene.txt")
+    write_las_new(root / "scene.laz", whole.xyz, whole.rgb, {"height": np.arange(len(whole), dtype=np.float32)}, ASPRS.to_codes(np.maximum(whole.labels, 0)))
+    las = laspy.read(root / "scene.laz")
+    las.header.vlrs.append(WktCoordinateSystemVlr('PROJCS["WGS 84 / UTM zone 31N",UNIT["metre",1]]'))
+    las.write(str(root / "scene.laz"))
+    save_checkpoint(root / "model.pt", {"model": random_context_model(cfg).state_dict()}, cfg)
+    return root
+
+
+def label(root, name, out, *overrides):
+    return label_scenes(root / "model.pt", root / name, root / out, torch.device("cpu"), list(overrides), progress=False)
+
+
+@pytest.mark.parametrize("name, fmt", [("scene.laz", "laz"), ("scene.txt", "ply"), ("scene.txt", "las")])
+def test_a_file_labelled_tile_by_tile_equals_the_in_memory_run(scene_files, name, fmt, caplog):
+    root = scene_files
+    stem = name.split(".")[0]
+    run = f"{stem}_{fmt}"
+    label(root, name, f"mem_{run}", "infer.max_memory=64", "infer.probabilities=true", f"infer.output_format={fmt}")
+    with caplog.at_level(logging.INFO):
+        label(root, name, f"tiled_{run}", TINY, "infer.probabilities=true", f"infer.output_format={fmt}")
+    assert any("labelling 16 big tiles of 25 m" in r.getMessage() for r in caplog.records)  # 90 m: 4 x 4 tiles of the 25 m lattice
+    assert not (root / f"tiled_{run}" / ".large").exists()  # the work folder is gone
+    mem, tiled = root / f"mem_{run}" / f"{stem}_pred.{fmt}", root / f"tiled_{run}" / f"{stem}_pred.{fmt}"
+    if fmt == "ply":
+        a, b = PlyData.read(str(mem))["vertex"].data, PlyData.read(str(tiled))["vertex"].data
+        assert (a["class"] == b["class"]).mean() >= 0.999
+        assert len(np.unique(a["class"])) >= 3  # the random model's labels vary: the comparison can fail
+    else:
+        a, b = laspy.read(mem), laspy.read(tiled)
+        assert (a.pred_class == b.pred_class).mean() >= 0.999
+        for dim in a.point_format.dimension_names:  # every dimension of the input is copied as it is
+            if dim not in ("pred_class", "confidence", "entropy") and not dim.startswith("prob_"):
+                np.testing.assert_array_equal(a[dim], b[dim], err_msg=dim)
+        assert [(v.user_id, v.record_id, v.record_data_bytes()) for v in a.header.vlrs] == \
+               [(v.user_id, v.record_id, v.record_data_bytes()) for v in b.header.vlrs]
+    # stronger than asked: on one thread the same votes are summed in the same order, so the files are the same bytes
+    assert mem.read_bytes() == tiled.read_bytes()
+    assert (root / f"mem_{run}" / "metrics.json").read_text() == (root / f"tiled_{run}" / "metrics.json").read_text()

@@ -182,3 +182,36 @@ def test_a_file_labelled_tile_by_tile_equals_the_in_memory_run(scene_files, name
     # stronger than asked: on one thread the same votes are summed in the same order, so the files are the same bytes
     assert mem.read_bytes() == tiled.read_bytes()
     assert (root / f"mem_{run}" / "metrics.json").read_text() == (root / f"tiled_{run}" / "metrics.json").read_text()
+
+
+@pytest.mark.parametrize("name, overrides, big_tiles", [("scene.laz", [], 16), ("scene.txt", ["data.test_scenes=[scene]"], 4)])
+def test_a_file_prepared_tile_by_tile_gives_the_in_memory_arrays_and_manifest(scene_files, tmp_path, name, overrides, big_tiles, caplog):
+    """Training scenes (patches at 25 m stride, 25 m tiles: 4 x 4 big tiles) and test scenes (50 m, 2 x 2)."""
+    from pointseg.config import load_config
+    from pointseg.data.prepare import prepare_dataset
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / name).symlink_to(scene_files / name)
+    settings = ["data.voxel_size=0.5", "data.scene_glob=scene.*", "data.val_block_size=50", "data.min_points_per_patch=6000", *overrides]
+    runs = {}
+    for run, budget in (("memory", 64), ("tiled", 1e-9)):
+        cfg = load_config("cpu_demo", [*settings, f"data.max_memory={budget}"])
+        with caplog.at_level(logging.INFO):
+            prepare_dataset(src, tmp_path / run, cfg.data, progress=False)
+        runs[run] = tmp_path / run
+    assert sum("prepared (" in r.getMessage() for r in caplog.records) == big_tiles  # one line per big tile of the tiled run
+    a, b = (json.loads((runs[r] / "manifest.json").read_text()) for r in ("memory", "tiled"))
+    for m in (a, b):
+        m["data_config"].pop("max_memory")
+    assert a == b  # scenes, origins, patches (bounds, points, voxels, class counts), split, weights
+    sizes = [p["points"] for p in a["scenes"][0]["patches"]]
+    assert min(sizes) >= 6000 and len(sizes) > 1  # a sparse corner patch merged into a neighbour, across big tiles
+    scene = runs["memory"] / "scenes" / "scene"
+    names = sorted(p.name for p in scene.glob("*.npy"))
+    assert names == sorted(p.name for p in (runs["tiled"] / "scenes" / "scene").glob("*.npy"))
+    for n in names:
+        x, y = np.load(scene / n), np.load(runs["tiled"] / "scenes" / "scene" / n)
+        assert x.dtype == y.dtype, n
+        np.testing.assert_array_equal(x, y, err_msg=n)
+    assert not (runs["tiled"] / ".large").exists()

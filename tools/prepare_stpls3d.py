@@ -27,11 +27,14 @@ def main() -> None:
     ap.add_argument("--class-map", default=None, help="LAS/LAZ codes -> classes: a shipped map's name or YAML path (data.class_map)")
     ap.add_argument("--test-scenes", default=None, help="test split: STPLS3D numbers and/or scene names, e.g. '5,10' or 'tile_a,tile_b' (data.test_scenes)")
     ap.add_argument("--workers", type=int, default=1, help="scenes prepared in parallel")
+    ap.add_argument("--max-memory", type=float, default=None,
+                    help="GiB a scene may take in memory; larger files are prepared tile by tile from disk (data.max_memory; 0: a sixth of this machine's)")
     ap.add_argument("--overwrite", action="store_true", help="replace an output directory prepare wrote before")
     ap.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. data.voxel_size=0.1 data.test_scenes=[5]")
     args = cli.parse(ap)
     tests = parse_test_scenes(args.test_scenes) if args.test_scenes is not None else None
-    cfg = load_config(args.config, args.overrides, flag_settings("data", scene_glob=args.pattern, class_map=args.class_map, test_scenes=tests))
+    cfg = load_config(args.config, args.overrides, flag_settings("data", scene_glob=args.pattern, class_map=args.class_map, test_scenes=tests,
+                                                                     max_memory=args.max_memory))
 
     from pointseg.data.prepare import prepare_dataset
 

@@ -215,3 +215,42 @@ def test_a_file_prepared_tile_by_tile_gives_the_in_memory_arrays_and_manifest(sc
         assert x.dtype == y.dtype, n
         np.testing.assert_array_equal(x, y, err_msg=n)
     assert not (runs["tiled"] / ".large").exists()
+
+
+def test_a_run_killed_midway_resumes_at_the_next_big_tile_and_writes_the_same_file(scene_files, monkeypatch, caplog):
+    import pointseg.predict.large as large
+
+    root = scene_files
+    label(root, "scene.laz", "whole", TINY)
+    real, calls = large.label_tile, []
+
+    def dies_after_three(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) > 3:
+            raise KeyboardInterrupt  # as if the process were killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(large, "label_tile", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        label(root, "scene.laz", "resumed", TINY)
+    work = root / "resumed" / ".large" / "scene"
+    assert len(json.loads((work / "progress.json").read_text())["done"]) == 3 and not (root / "resumed" / "scene_pred.laz").exists()
+    monkeypatch.setattr(large, "label_tile", real)
+    calls.clear()
+    with caplog.at_level(logging.INFO):
+        label(root, "scene.laz", "resumed", TINY)
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "reusing the blocks of an earlier pass" in messages and "resuming after 3 labelled big tiles" in messages
+    assert (root / "resumed" / "scene_pred.laz").read_bytes() == (root / "whole" / "scene_pred.laz").read_bytes()
+    assert (root / "resumed" / "metrics.json").read_text() == (root / "whole" / "metrics.json").read_text()
+    assert not (root / "resumed" / ".large").exists()
+
+
+def test_a_bad_large_file_is_refused_with_the_in_memory_message_and_leaves_nothing(scene_files, tmp_path):
+    lines = (scene_files / "scene.txt").read_text().splitlines(keepends=True)
+    lines[1234] = "612000.5,nan,80.25,10,20,30,1,-100\n"
+    (tmp_path / "bad.txt").write_text("".join(lines))
+    summary = label_scenes(scene_files / "model.pt", tmp_path / "bad.txt", tmp_path / "out", torch.device("cpu"), [TINY], progress=False)
+    assert summary["failed"] == {str(tmp_path / "bad.txt"): memory_error(tmp_path / "bad.txt")}
+    assert "1 points with NaN or infinite coordinates (first at point 1235)" in memory_error(tmp_path / "bad.txt")
+    assert list((tmp_path / "out").iterdir()) == []  # no work folder, no half-written output

@@ -73,7 +73,11 @@ def label_large_file(path: Path, labelled: Path, out: Path, predict: Predictor, 
     work = _work_dir(out, path)
     budget = memory_budget(cfg.infer.max_memory)
     points_per_tile = max(1, (budget - FIXED_BYTES) // TILE_BYTES)
-    store = split_file(path, work, classes, block_side(path, points_per_tile), progress)
+    try:
+        store = split_file(path, work, classes, block_side(path, points_per_tile), progress)
+    except BaseException:  # a bad file (or an interrupted pass): nothing of it is worth keeping
+        _discard(work)
+        raise
     buffer = tile_buffer(cfg)
     plan = plan_tiles(store, cfg.data.voxel_size, cfg.data.patch_size, cfg.infer.stride, points_per_tile, buffer)
     summary = store.summary
@@ -196,6 +200,15 @@ def _plan_key(plan: TilePlan) -> dict:
 def _save_progress(work: Path, plan: TilePlan, settings: dict, points: int, done: list, confusion: np.ndarray | None) -> None:
     atomic_write_text(work / "progress.json", json.dumps({"plan": _plan_key(plan), "settings": settings, "points": points, "done": done,
                                                           "confusion": None if confusion is None else confusion.tolist()}))
+
+
+def _discard(work: Path) -> None:
+    """Remove the work folder if it holds only pointseg's own files (else leave it, named by the next run)."""
+    try:
+        remove_tree(work, KIND)
+    except OutputExistsError:
+        return
+    _remove_if_empty(work.parent)
 
 
 def _remove_if_empty(folder: Path) -> None:

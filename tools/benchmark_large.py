@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(cmd: list[str], log: Path) -> dict:
-    """Run cmd as a child process: wall seconds, peak resident GiB (ru_maxrss), load averages before and after."""
+    """Run cmd as a child process: wall and CPU seconds (user + system, all its threads), peak resident GiB (ru_maxrss),
+    the machine's load average before and after."""
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     with open(log, "w") as f:
@@ -35,7 +36,8 @@ def measure(cmd: list[str], log: Path) -> dict:
     seconds = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(cmd)}; see {log}")
-    return {"seconds": round(seconds, 1), "peak_gib": round(usage.ru_maxrss / 2**20, 3), "load": [round(load, 2), round(os.getloadavg()[0], 2)]}
+    return {"seconds": round(seconds, 1), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1), "peak_gib": round(usage.ru_maxrss / 2**20, 3),
+            "load": [round(load, 2), round(os.getloadavg()[0], 2)]}
 
 
 def compare_labels(a: Path, b: Path) -> tuple[int, int]:
@@ -106,12 +108,13 @@ def main() -> None:
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
         (work / "benchmark_large.json").write_text(json.dumps(results, indent=1))
-    print("| file | points | LAZ | prepare: time, peak | infer: time, peak | infer: points/s |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| file | points | LAZ | prepare: wall, CPU, peak | infer: wall, CPU, peak | infer: CPU us per point | load |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
         p, i = r.get("prepare", {}), r.get("infer", {})
-        print(f"| {name} | {r['points'] / 1e6:.1f} M | {r['mib']} MiB | {p.get('seconds', '-')} s, {p.get('peak_gib', '-')} GiB | "
-              f"{i.get('seconds', '-')} s, {i.get('peak_gib', '-')} GiB | {r['points'] / i['seconds'] if i else 0:,.0f} |")
+        print(f"| {name} | {r['points'] / 1e6:.1f} M | {r['mib']} MiB | {p.get('seconds', '-')} s, {p.get('cpu_seconds', '-')} s, {p.get('peak_gib', '-')} GiB | "
+              f"{i.get('seconds', '-')} s, {i.get('cpu_seconds', '-')} s, {i.get('peak_gib', '-')} GiB | "
+              f"{1e6 * i['cpu_seconds'] / r['points'] if 'cpu_seconds' in i else 0:.1f} | {p.get('load', '-')}, {i.get('load', '-')} |")
 
 
 if __name__ == "__main__":

@@ -121,20 +121,20 @@ class BlockWriter:
         for name, values in (("colour", chunk.colour), ("intensity", chunk.intensity), ("label", chunk.labels)):
             if name in self.dtype.names:
                 rec[name] = values
-        keys = np.floor(chunk.xyz[:, :2] / self.side).astype(np.int64)
-        blocks, inverse = np.unique(keys, axis=0, return_inverse=True)
-        order = np.argsort(inverse.ravel(), kind="stable")  # by block, file order within each
-        cuts = np.r_[0, np.cumsum(np.bincount(inverse.ravel(), minlength=len(blocks)))]
-        rec = rec[order]
-        for b, (i, j) in enumerate(blocks.tolist()):  # a loop over blocks
-            key = (i, j)
-            path = self.path(key)
-            new = key not in self.counts
-            with open(path, "wb" if new else "ab") as f:
+        kx, ky = (np.floor(chunk.xyz[:, a] / self.side).astype(np.int64) for a in range(2))
+        x0, y0 = int(kx.min()), int(ky.min())
+        key = (kx - x0) * (int(ky.max()) - y0 + 1) + (ky - y0)  # one int per block of the chunk, from 0
+        order = np.argsort(key.astype(np.uint16) if key.max() < 2**16 else key, kind="stable")  # by block, file order within
+        key, rec = key[order], rec[order]
+        cuts = np.r_[0, np.flatnonzero(np.diff(key)) + 1, len(key)]
+        for a, b in zip(cuts[:-1], cuts[1:]):  # a loop over blocks
+            block = (int(kx[order[a]]), int(ky[order[a]]))
+            new = block not in self.counts
+            with open(self.path(block), "wb" if new else "ab") as f:
                 if new:
                     f.write(b"\0" * self.header_length)
-                rec[cuts[b] : cuts[b + 1]].tofile(f)
-            self.counts[key] = self.counts.get(key, 0) + int(cuts[b + 1] - cuts[b])
+                rec[a:b].tofile(f)
+            self.counts[block] = self.counts.get(block, 0) + int(b - a)
 
     def close(self) -> None:
         """Write each block's .npy header (its final count) and record the files as pointseg's."""

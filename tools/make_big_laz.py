@@ -36,7 +36,7 @@ def main() -> None:
     out = Path(args.out)
     codes = load_class_map("asprs")
     origin = np.asarray(DEFAULT_ORIGIN)
-    cache = out.with_name(f".{out.stem}.scenes")
+    cache = out.parent / ".make_big_laz_scenes"  # shared by every file made in this folder
     cache.mkdir(parents=True, exist_ok=True)
 
     def scene(k: int) -> dict:

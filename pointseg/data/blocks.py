@@ -310,8 +310,8 @@ class TilePlan:
 
 def plan_tiles(store: BlockStore, voxel_size: float, patch_size: float, stride: float, max_points: int, buffer: float = 0.0,
                float32: bool = True) -> TilePlan:
-    """Big tiles as large as fit `max_points` points with their buffer at the density of the densest block, at least one
-    tile of the patch tiling (then a warning if even that is over). float32: the local coordinates inference uses (prepare
+    """Big tiles as few as fit `max_points` points with their buffer at the density of the densest block, all of one size
+    (the fewest tiles, then the smallest side), at least one tile of the patch tiling (then a warning if even that is over). float32: the local coordinates inference uses (prepare
     uses float64), which decide the clamp of the last tile exactly as for the uncut scene."""
     s = store.summary
     origin = s.origin
@@ -321,7 +321,8 @@ def plan_tiles(store: BlockStore, voxel_size: float, patch_size: float, stride: 
     last = last_tiles([float(np.float32(t)) if float32 else float(t) for t in top], tile_m)
     density = store.densest()
     fit = (math.sqrt(max_points / density) - 2 * buffer) / tile_m if density > 0 else math.inf
-    per_side = int(min(max(1, math.floor(fit)), max(last) + 1))
+    span = max(last) + 1  # tiles along the longer side
+    per_side = math.ceil(span / math.ceil(span / min(max(1, math.floor(fit)), span)))  # as many big tiles, of even size
     if fit < 1:
         log.warning("%s: even a big tile of one %g m tile with its %g m buffer holds about %d points at the densest block's %.0f "
                     "points per m^2, more than the memory budget's %d; memory may exceed the budget", s.path.name, tile_m, buffer,

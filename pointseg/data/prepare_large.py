@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 WORK_DIR = ".large"  # PARTIAL/.large/<scene>/: the blocks and the big tiles' sorted rows, removed when the scene is done
 KIND = "large-prepare"
-# Resident memory, measured (tools/benchmark_large.py): the in-memory prepare holds about IN_MEMORY_BYTES per point of
-# a scene (434 measured at 0.02 m voxels); the tiled one about TILE_BYTES per point of a big tile; FIXED_BYTES: the process.
+# Resident memory (tools/benchmark_large.py): the in-memory prepare holds about IN_MEMORY_BYTES per point of a scene
+# (issue 20 measured 434 at 0.02 m voxels); the tiled one about 200 per point of a big tile at 0.5 m voxels (1.54 GiB
+# for 7.0 M points), TILE_BYTES with a margin for finer voxels; FIXED_BYTES: the process before any scene.
 IN_MEMORY_BYTES = 450
 TILE_BYTES = 450
 FIXED_BYTES = 256 << 20

@@ -43,13 +43,13 @@ log = logging.getLogger(__name__)
 
 WORK_DIR = ".large"  # OUT/.large/<scene>/: the blocks, the prediction columns, index.json, progress.json
 KIND = "large-file"  # the kind of that folder (pointseg.io.ownership)
-# Resident memory, measured (tools/benchmark_large.py, the CPU demo model): the in-memory path holds about
-# IN_MEMORY_BYTES per point of a file (the scene, its tiling, the votes, a LAS file's records and their labelled copy);
-# the tiled path about TILE_BYTES per point of a big tile with its buffer; FIXED_BYTES is torch, spconv and the model
-# with a patch in flight.
+# Resident memory (tools/benchmark_large.py, the CPU demo model): the in-memory path holds about IN_MEMORY_BYTES per
+# point of a file (issue 20 measured 450: the scene, its tiling, the votes, a LAS file's records and their labelled
+# copy); the tiled path about 200 per point of a big tile with its buffer (1.29 GiB for 5.5 M points), TILE_BYTES with a
+# margin for finer voxels; FIXED_BYTES: torch, spconv and the model with a patch in flight (the paper's model: 250 MiB).
 IN_MEMORY_BYTES = 450
-TILE_BYTES = 450
-FIXED_BYTES = 1 << 30
+TILE_BYTES = 300
+FIXED_BYTES = 512 << 20
 
 
 def needs_tiling(path: str | Path, max_memory_gib: float) -> bool:

@@ -125,7 +125,7 @@ def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np
     path = Path(path)
     compress = path.suffix.lower() == ".laz" if compress is None else compress
     header = labelled_header(path, source.header, {n: v.dtype for n, v in fields.items()})
-    _write(path, laspy.LasData(header, labelled_points(path, header, source.points, fields, classification)), compress)
+    _write(path, laspy.LasData(header, labelled_points(path, header, source.points, fields, classification)), compress, source.header)
 
 
 def labelled_header(path: Path, source: laspy.LasHeader, fields: dict[str, np.dtype]) -> laspy.LasHeader:
@@ -140,7 +140,36 @@ def labelled_header(path: Path, source: laspy.LasHeader, fields: dict[str, np.dt
     if clash:
         raise ValueError(f"{path}: {clash} are standard dimensions of point format {header.point_format.id}")
     header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=t) for n, t in fields.items()])
+    _without_ranges(header, set(fields))
     return header
+
+
+MIN_MAX_RELEVANT = 0b110  # extra bytes descriptor options: min (bit 1) and max (bit 2) are set (LAS 1.4 R15, table 24)
+
+
+def _extra_bytes(header: laspy.LasHeader) -> list:
+    found = header.vlrs.get("ExtraBytesVlr")
+    return list(found[0].extra_bytes_structs) if found else []
+
+
+def _without_ranges(header: laspy.LasHeader, names: set[str]) -> None:
+    """Our extra dimensions carry no min/max: laspy 2.7 'grows' them from the first point of each write only (pts[..., 0]
+    of a one-value field), so they would be wrong, and differ between a file written at once and in chunks."""
+    for struct in _extra_bytes(header):
+        if struct.name.rstrip(b"\0").decode() in names:
+            struct.options &= ~MIN_MAX_RELEVANT
+
+
+def finish_las(writer: laspy.LasWriter, source: laspy.LasHeader | None = None) -> None:
+    """Before a labelled file's writer closes: the input's own extra dimensions get the input's min/max back (their
+    values are copied unchanged; laspy's are wrong, see _without_ranges), then the EVLRs are written."""
+    if source is not None:
+        kept = {s.name: s for s in _extra_bytes(source)}
+        for struct in _extra_bytes(writer.header):
+            if struct.name in kept and struct.options & MIN_MAX_RELEVANT:
+                struct._min[:], struct._max[:] = kept[struct.name]._min[:], kept[struct.name]._max[:]
+    if writer.header.version.minor >= 4 and writer.header.evlrs:
+        writer.write_evlrs(writer.header.evlrs)
 
 
 def labelled_points(path: Path, header: laspy.LasHeader, source: laspy.ScaleAwarePointRecord, fields: dict[str, np.ndarray],
@@ -171,10 +200,12 @@ def warn_unknown_codes(path: Path, unknown: dict[int, int], class_map: ClassMap)
     return n_unknown
 
 
-def _write(path: Path, las: laspy.LasData, compress: bool) -> None:
-    """Write atomically; through a file object, since laspy decides compression by a path's suffix (here '.tmp')."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        las.write(f, do_compress=compress)
+def _write(path: Path, las: laspy.LasData, compress: bool, source: laspy.LasHeader | None = None) -> None:
+    """Write atomically; through a file object, since laspy decides compression by a path's suffix (here '.tmp').
+    As LasData.write, with finish_las (a file written in chunks, pointseg.io.stream, is the same bytes)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f, laspy.LasWriter(f, las.header, do_compress=compress, closefd=False) as writer:
+        writer.write_points(las.points)
+        finish_las(writer, source)
 
 
 def coordinate_scale(xyz: np.ndarray, offset: np.ndarray, finest: float = 1e-6) -> float:
@@ -195,6 +226,7 @@ def new_header(mins: np.ndarray, maxs: np.ndarray, rgb: bool, fields: dict[str, 
     header.offsets = offset
     header.scales = np.full(3, coordinate_scale(np.stack([mins, maxs]), offset))
     header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=t) for n, t in fields.items()])
+    _without_ranges(header, set(fields))
     return header
 
 

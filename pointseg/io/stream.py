@@ -29,7 +29,18 @@ from plyfile import PlyData, PlyElement
 from pointseg.errors import PointCloudError
 from pointseg.io.atomic import atomic_path
 from pointseg.io.class_map import ClassMap
-from pointseg.io.las import LAS_SUFFIXES, _open_header, _unreadable, crs_of, labelled_header, labelled_points, new_header, warn_no_colour, warn_unknown_codes
+from pointseg.io.las import (
+    LAS_SUFFIXES,
+    _open_header,
+    _unreadable,
+    crs_of,
+    finish_las,
+    labelled_header,
+    labelled_points,
+    new_header,
+    warn_no_colour,
+    warn_unknown_codes,
+)
 from pointseg.io.ply import COLOUR_FIELD_NAMES, INTENSITY_FIELD_NAMES, LABEL_FIELD_NAMES
 from pointseg.io.stpls3d import COLUMNS_LABELED, check_column_count, csv_error, missing_value_message, non_numeric
 from pointseg.io.validate import (
@@ -469,7 +480,7 @@ class LasCopyWriter(LabelledWriter):
     def __init__(self, path: Path, source: laspy.LasHeader, fields: dict[str, np.dtype], compress: bool):
         super().__init__(path)
         self.header = labelled_header(self.path, source, fields)
-        self.compress = compress
+        self.source, self.compress = source, compress
 
     def _open(self, f) -> None:
         self.writer = laspy.LasWriter(f, self.header, do_compress=self.compress, closefd=False)
@@ -479,8 +490,7 @@ class LasCopyWriter(LabelledWriter):
         self.written += len(chunk)
 
     def _close(self) -> None:
-        if self.header.version.minor >= 4 and self.header.evlrs:
-            self.writer.write_evlrs(self.header.evlrs)
+        finish_las(self.writer, self.source)
         self.writer.close()
 
 
@@ -510,6 +520,7 @@ class LasNewWriter(LabelledWriter):
         self.written += len(chunk)
 
     def _close(self) -> None:
+        finish_las(self.writer)
         self.writer.close()
 
 

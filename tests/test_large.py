@@ -22,7 +22,7 @@ from pointseg.predict.label import label_scenes
 from pointseg.synthetic.city import make_scene
 from test_las import make_las
 
-SIZE, ORIGIN = 90.0, (612000.0, 4100000.0, 80.0)
+SIZE, ORIGIN = 70.0, (612000.0, 4100000.0, 80.0)
 TINY = "infer.max_memory=1e-9"  # GiB: far below what one tile needs, so every file is labelled tile by tile
 ASPRS = load_class_map("asprs")
 
@@ -117,7 +117,7 @@ def test_ply_errors_in_chunks_match_the_in_memory_reader(tmp_path):
 
 
 def test_columns_written_at_scattered_rows_in_small_windows(tmp_path, monkeypatch):
-    monkeypatch.setattr("pointseg.io.columns.WINDOW_BYTES", 64)  # many windows
+    monkeypatch.setattr("pointseg.io.columns.WINDOW_BYTES", 400)  # many windows (100 rows of a float32 column)
     rng = np.random.default_rng(1)
     n = 1000
     cols = PointColumns(tmp_path, n, {"a": (np.float32, ()), "p": (np.float32, (3,))})
@@ -169,19 +169,21 @@ def test_a_writer_that_fails_leaves_no_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def scene_files(tmp_path_factory, tiny_cfg):
-    """A 90 m georeferenced scene as LAZ (with an extra dimension and a CRS) and as text, and a checkpoint of a tiny
-    U-Net with random weights whose labels depend on context."""
+    """A 70 m and a 90 m georeferenced scene, each as LAZ (with an extra dimension and a CRS) and as text, and a
+    checkpoint of a tiny U-Net with random weights whose labels depend on context."""
     from laspy.vlrs.known import WktCoordinateSystemVlr
 
     cfg = apply_overrides(tiny_cfg, ["data.voxel_size=0.5"])
     root = tmp_path_factory.mktemp("large")
-    s = make_scene(3, SIZE, 3.0, ORIGIN)
-    write_stpls3d_txt(root / "scene.txt", s.xyz, s.rgb, s.labels, s.instance)
-    whole = read_scene(root / "scene.txt")
-    write_las_new(root / "scene.laz", whole.xyz, whole.rgb, {"height": np.arange(len(whole), dtype=np.float32)}, ASPRS.to_codes(np.maximum(whole.labels, 0)))
-    las = laspy.read(root / "scene.laz")
-    las.header.vlrs.append(WktCoordinateSystemVlr('PROJCS["WGS 84 / UTM zone 31N",UNIT["metre",1]]'))
-    las.write(str(root / "scene.laz"))
+    for name, size in (("scene", SIZE), ("wide", 90.0)):  # the wide one (3 x 3 patches, some sparse) for prepare
+        s = make_scene(3, size, 3.0, ORIGIN)
+        write_stpls3d_txt(root / f"{name}.txt", s.xyz, s.rgb, s.labels, s.instance)
+        whole = read_scene(root / f"{name}.txt")
+        write_las_new(root / f"{name}.laz", whole.xyz, whole.rgb, {"height": np.arange(len(whole), dtype=np.float32)},
+                      ASPRS.to_codes(np.maximum(whole.labels, 0)))
+        las = laspy.read(root / f"{name}.laz")
+        las.header.vlrs.append(WktCoordinateSystemVlr('PROJCS["WGS 84 / UTM zone 31N",UNIT["metre",1]]'))
+        las.write(str(root / f"{name}.laz"))
     save_checkpoint(root / "model.pt", {"model": random_context_model(cfg).state_dict()}, cfg)
     return root
 
@@ -193,13 +195,13 @@ def label(root, name, out, *overrides):
 @pytest.mark.parametrize("name, fmt", [("scene.laz", "laz"), ("scene.txt", "ply")])
 def test_a_file_labelled_tile_by_tile_equals_the_in_memory_run(scene_files, name, fmt, caplog):
     root = scene_files
-    stem = name.split(".")[0]
-    label(root, name, f"mem_{stem}", "infer.max_memory=64", "infer.probabilities=true")
+    stem, run = name.split(".")[0], name.replace(".", "_")
+    label(root, name, f"mem_{run}", "infer.max_memory=64", "infer.probabilities=true")
     with caplog.at_level(logging.INFO):
-        label(root, name, f"tiled_{stem}", TINY, "infer.probabilities=true")
-    assert any("labelling 16 big tiles of 25 m" in r.getMessage() for r in caplog.records)  # 90 m: 4 x 4 tiles of the 25 m lattice
-    assert not (root / f"tiled_{stem}" / ".large").exists()  # the work folder is gone
-    mem, tiled = root / f"mem_{stem}" / f"{stem}_pred.{fmt}", root / f"tiled_{stem}" / f"{stem}_pred.{fmt}"
+        label(root, name, f"tiled_{run}", TINY, "infer.probabilities=true")
+    assert any("labelling 9 big tiles of 25 m" in r.getMessage() for r in caplog.records)  # 70 m: 3 x 3 tiles of the 25 m lattice
+    assert not (root / f"tiled_{run}" / ".large").exists()  # the work folder is gone
+    mem, tiled = root / f"mem_{run}" / f"{stem}_pred.{fmt}", root / f"tiled_{run}" / f"{stem}_pred.{fmt}"
     if fmt == "ply":
         a, b = PlyData.read(str(mem))["vertex"].data, PlyData.read(str(tiled))["vertex"].data
         assert (a["class"] == b["class"]).mean() >= 0.999
@@ -214,19 +216,19 @@ def test_a_file_labelled_tile_by_tile_equals_the_in_memory_run(scene_files, name
                [(v.user_id, v.record_id, v.record_data_bytes()) for v in b.header.vlrs]
     # stronger than asked: on one thread the same votes are summed in the same order, so the files are the same bytes
     assert mem.read_bytes() == tiled.read_bytes()
-    assert (root / f"mem_{stem}" / "metrics.json").read_text() == (root / f"tiled_{stem}" / "metrics.json").read_text()
+    assert (root / f"mem_{run}" / "metrics.json").read_text() == (root / f"tiled_{run}" / "metrics.json").read_text()
 
 
-@pytest.mark.parametrize("name, overrides, big_tiles", [("scene.laz", [], 16), ("scene.txt", ["data.test_scenes=[scene]"], 4)])
+@pytest.mark.parametrize("name, overrides, big_tiles", [("wide.laz", [], 16), ("wide.txt", ["data.test_scenes=[wide]"], 4)])
 def test_a_file_prepared_tile_by_tile_gives_the_in_memory_arrays_and_manifest(scene_files, tmp_path, name, overrides, big_tiles, caplog):
-    """Training scenes (patches at 25 m stride, 25 m tiles: 4 x 4 big tiles) and test scenes (50 m, 2 x 2)."""
+    """A 90 m training scene (patches at 25 m stride, 25 m tiles: 4 x 4 big tiles) and a test scene (50 m, 2 x 2)."""
     from pointseg.config import load_config
     from pointseg.data.prepare import prepare_dataset
 
     src = tmp_path / "src"
     src.mkdir()
     (src / name).symlink_to(scene_files / name)
-    settings = ["data.voxel_size=0.5", "data.scene_glob=scene.*", "data.val_block_size=50", "data.min_points_per_patch=6000", *overrides]
+    settings = ["data.voxel_size=0.5", "data.scene_glob=wide.*", "data.val_block_size=50", "data.min_points_per_patch=6000", *overrides]
     runs = {}
     for run, budget in (("memory", 64), ("tiled", 1e-9)):
         cfg = load_config("cpu_demo", [*settings, f"data.max_memory={budget}"])
@@ -240,11 +242,11 @@ def test_a_file_prepared_tile_by_tile_gives_the_in_memory_arrays_and_manifest(sc
     assert a == b  # scenes, origins, patches (bounds, points, voxels, class counts), split, weights
     sizes = [p["points"] for p in a["scenes"][0]["patches"]]
     assert min(sizes) >= 6000 and len(sizes) > 1  # a sparse corner patch merged into a neighbour, across big tiles
-    scene = runs["memory"] / "scenes" / "scene"
+    scene = runs["memory"] / "scenes" / "wide"
     names = sorted(p.name for p in scene.glob("*.npy"))
-    assert names == sorted(p.name for p in (runs["tiled"] / "scenes" / "scene").glob("*.npy"))
+    assert names == sorted(p.name for p in (runs["tiled"] / "scenes" / "wide").glob("*.npy"))
     for n in names:
-        x, y = np.load(scene / n), np.load(runs["tiled"] / "scenes" / "scene" / n)
+        x, y = np.load(scene / n), np.load(runs["tiled"] / "scenes" / "wide" / n)
         assert x.dtype == y.dtype, n
         np.testing.assert_array_equal(x, y, err_msg=n)
     assert not (runs["tiled"] / ".large").exists()
@@ -254,8 +256,8 @@ def test_a_run_killed_midway_resumes_at_the_next_big_tile_and_writes_the_same_fi
     import pointseg.predict.large as large
 
     root = scene_files
-    if not (root / "mem_scene" / "scene_pred.laz").exists():  # the test above writes it
-        label(root, "scene.laz", "mem_scene", "infer.max_memory=64", "infer.probabilities=true")
+    if not (root / "mem_scene_laz" / "scene_pred.laz").exists():  # the test above writes it
+        label(root, "scene.laz", "mem_scene_laz", "infer.max_memory=64", "infer.probabilities=true")
     real, calls = large.label_tile, []
 
     def dies_after_three(*args, **kwargs):
@@ -275,8 +277,8 @@ def test_a_run_killed_midway_resumes_at_the_next_big_tile_and_writes_the_same_fi
         label(root, "scene.laz", "resumed", TINY, "infer.probabilities=true")
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "reusing the blocks of an earlier pass" in messages and "resuming after 3 labelled big tiles" in messages
-    assert (root / "resumed" / "scene_pred.laz").read_bytes() == (root / "mem_scene" / "scene_pred.laz").read_bytes()
-    assert (root / "resumed" / "metrics.json").read_text() == (root / "mem_scene" / "metrics.json").read_text()
+    assert (root / "resumed" / "scene_pred.laz").read_bytes() == (root / "mem_scene_laz" / "scene_pred.laz").read_bytes()
+    assert (root / "resumed" / "metrics.json").read_text() == (root / "mem_scene_laz" / "metrics.json").read_text()
     assert not (root / "resumed" / ".large").exists()
 
 

@@ -2,7 +2,6 @@
 written at scattered rows and read by ranges one window at a time, so what stays resident is one window however
 large the file and whatever the order of the rows."""
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +84,3 @@ class PointColumns:
     def record(self) -> None:
         """Record the columns as pointseg's files (the ledger of their folder) once they are complete."""
         record(*(self.path(name) for name in self.columns))
-
-    def remove(self) -> None:
-        for name in self.columns:
-            p = self.path(name)
-            if p.is_file():
-                os.unlink(p)

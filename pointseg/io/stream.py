@@ -186,10 +186,6 @@ class PointStream:
         self.bad_xyz = _Rows()
         self.failed = False  # a problem was found: the pass goes on only to complete its counts
 
-    def estimated_points(self) -> int:
-        """Points in the file, from its header (LAS, PLY) or estimated from its size (text)."""
-        raise NotImplementedError
-
     def chunks(self, size: int = CHUNK_POINTS) -> Iterator[Chunk]:
         raise NotImplementedError
 
@@ -227,22 +223,24 @@ class LasStream(PointStream):
         self.has_intensity = "intensity" in names
         self.colours, self.intensity_nonzero, self.labels, self.unknown = _Colours(), False, _Labels(), {}
 
-    def estimated_points(self) -> int:
-        return int(self.header.point_count)
-
     def chunks(self, size: int = CHUNK_POINTS) -> Iterator[Chunk]:
         if self.header.point_count == 0:
             return
         try:
-            with laspy.open(str(self.path)) as reader:
-                start = 0
-                for record in reader.chunk_iterator(size):
-                    yield self._chunk(record, start)
-                    start += len(record)
-        except (PointCloudError, GeneratorExit):
-            raise
-        except Exception as err:  # laspy and lazrs raise several types for truncated or corrupt data
+            reader = laspy.open(str(self.path))
+        except Exception as err:  # laspy and lazrs raise several types for bad files
             raise _unreadable(self.path, err) from None
+        with reader:
+            records, start = reader.chunk_iterator(size), 0
+            while True:
+                try:
+                    record = next(records)
+                except StopIteration:
+                    return
+                except Exception as err:  # truncated or corrupt point data
+                    raise _unreadable(self.path, err) from None
+                yield self._chunk(record, start)
+                start += len(record)
 
     def _chunk(self, record: laspy.ScaleAwarePointRecord, start: int) -> Chunk:
         xyz = np.stack([np.asarray(record.x, np.float64), np.asarray(record.y, np.float64), np.asarray(record.z, np.float64)], axis=1)
@@ -288,12 +286,6 @@ class TextStream(PointStream):
         self.non_numeric: dict[int, str] = {}  # column -> the message of its first non-numeric value
         self.missing: dict[int, str] = {}  # column -> the message of its first missing value
         self.colours, self.labels = _Colours(), _Labels()
-
-    def estimated_points(self) -> int:
-        with open(self.path, "rb") as f:
-            head = f.read(1 << 20)
-        lines = head.count(b"\n")
-        return int(self.path.stat().st_size / (len(head) / lines)) if lines else 1
 
     def chunks(self, size: int = CHUNK_POINTS) -> Iterator[Chunk]:
         try:
@@ -379,9 +371,6 @@ class PlyStream(PointStream):
         self.intensity_name = next((names[c] for c in INTENSITY_FIELD_NAMES if c in names), None)
         self.label_name = next((names[c] for c in LABEL_FIELD_NAMES if c in names), None)
         self.colours, self.labels, self.bad_intensity = _Colours(), _Labels(), False
-
-    def estimated_points(self) -> int:
-        return self.count
 
     def chunks(self, size: int = CHUNK_POINTS) -> Iterator[Chunk]:
         for start in range(0, self.count, size):

@@ -145,6 +145,9 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
         from pointseg.viz.run import write_run_pictures
 
         done = {scene_name(f): (output_path(out, f, fmt), f) for f in files if scene_name(f) in merged}
+        for f in [f for f in files if scene_name(f) in done and needs_tiling(f, cfg.infer.max_memory)]:  # pictures read a file whole
+            log.warning("%s: larger than infer.max_memory: no pictures of it (tools/render.py draws them where memory allows)", f.name)
+            del done[scene_name(f)]
         write_run_pictures(out, done, cfg.viz, ckpt, cfg, device, {n: r["seconds"] for n, r in merged.items()})
     return {"scenes": sum(not r["skipped"] for r in merged.values()), "skipped": sum(r["skipped"] for r in merged.values()),
             "seconds": {n: r["seconds"] for n, r in merged.items()}, "table": table, "failed": failed}

@@ -56,6 +56,7 @@ LossName = Literal["ce", "wce", "wdice", "dice", "dice_ce", "focal", "tversky", 
 assert typing.get_args(LossName) == LOSS_NAMES
 OutputFormat = Literal["auto", "ply", "las", "laz"]  # auto: LAS -> las, LAZ -> laz, txt/PLY -> ply
 WriteClass = Literal["pred_class", "classification"]  # LAS/LAZ: an extra dimension, or classification codes via the class map
+Units = Literal["auto", "m", "ft", "ftUS"]  # coordinate units: pointseg.io.units
 
 
 class Checked:
@@ -83,6 +84,7 @@ class DataConfig(Checked):
     test_scenes: list[int | str] = field(default_factory=lambda: [5, 10, 15, 20, 25])
     scene_glob: str = "*_points_GTv3.txt"  # e.g. "*.laz", "*.la[sz]", "*.ply"
     class_map: str = "asprs"  # LAS/LAZ classification codes -> classes: a shipped map's name or a YAML path
+    units: Units = "auto"  # coordinate units of files without a CRS: auto (metres), m, ft, ftUS; a LAS/LAZ CRS decides its own
     val_fraction: Fraction = 0.2
     split_mode: Literal["leak_free", "paper"] = "leak_free"  # paper: random split of overlapping patches
     val_block_size: Positive = 100.0  # leak_free: validation is drawn as whole blocks of this side
@@ -90,6 +92,7 @@ class DataConfig(Checked):
     min_points_per_patch: NonNegativeInt = 1000
     sparse_patch_policy: Literal["merge", "keep"] = "merge"  # merge into the fullest neighbour, or keep
     max_memory: NonNegative = 0.0  # GiB a scene may take in memory; larger files are prepared tile by tile from disk; 0: a sixth of the machine's
+    hag: bool = False  # also store each point's height above the SMRF ground (for features.hag)
 
     def check(self) -> None:
         for key in ("train_stride", "test_stride"):
@@ -100,19 +103,28 @@ class DataConfig(Checked):
 class FeatureConfig(Checked):
     """Per-point input features, averaged per voxel."""
 
-    xyz: bool = True  # position within the patch: xy from the centre, z above the patch's lowest point, / (size/2)
+    xyz: bool = True  # position within the patch: xy from the centre, z above z_reference, / (size/2)
+    z_reference: Literal["patch_min", "ground"] = "patch_min"  # the patch's lowest point, or the ground under each point (data.hag)
     rgb: bool = True
     rgb_range: Literal["unit", "symmetric"] = "unit"  # [0, 1] or [-1, 1]
-    intensity: bool = False  # LiDAR intensity as log(1 + I) / log(1 + intensity_max), clipped to [0, 1]
-    intensity_max: Positive = 65535.0  # LAS's 16-bit range; 8-bit intensities then span [0, 0.5]
+    intensity: bool = False  # LiDAR intensity (pointseg.data.features: intensity_norm)
+    intensity_norm: Literal["log", "scene"] = "log"  # log(1 + I) / log(1 + intensity_max), or I / (2 x the scene's 99th percentile)
+    intensity_max: Positive = 65535.0  # log: LAS's 16-bit range; 8-bit intensities then span [0, 0.5]
+    returns: bool = False  # LiDAR return number and number of returns (position in the pulse, pulse complexity)
+    hag: bool = False  # height above the SMRF ground surface (pointseg.baselines.smrf), / (patch size / 2)
 
     def check(self) -> None:
-        if not (self.xyz or self.rgb or self.intensity):
-            raise ConfigError("features: enable at least one of xyz, rgb and intensity")
+        if not (self.xyz or self.rgb or self.intensity or self.returns or self.hag):
+            raise ConfigError("features: enable at least one of xyz, rgb, intensity, returns and hag")
 
     @property
     def channels(self) -> int:
-        return 3 * int(self.xyz) + 3 * int(self.rgb) + int(self.intensity)
+        return 3 * int(self.xyz) + 3 * int(self.rgb) + int(self.intensity) + 2 * int(self.returns) + int(self.hag)
+
+    @property
+    def needs_ground(self) -> bool:
+        """Whether the features use each point's height above ground (the hag channel, or z above ground)."""
+        return self.hag or (self.xyz and self.z_reference == "ground")
 
 
 @dataclass(frozen=True)
@@ -124,10 +136,14 @@ class AugmentConfig(Checked):
     flip: bool = True  # x and y, each with probability 1/2
     scale: list[Positive] = field(default_factory=lambda: [0.95, 1.05])  # [] for none
     color_jitter: NonNegative = 0.05  # std of additive noise on rgb in [0, 1] units
+    intensity_gain: list[Positive] = field(default_factory=list)  # [low, high]: intensities times a gain drawn per patch ([] none)
+    drop_returns: Fraction = 0.0  # share of patches whose return numbers are set to 1 of 1 (files with returns stripped)
 
     def check(self) -> None:
-        if self.scale and (len(self.scale) != 2 or self.scale[0] > self.scale[1]):
-            raise ConfigError(f"augment.scale: expected [low, high] with low <= high, or [], got {self.scale}")
+        for key in ("scale", "intensity_gain"):
+            value = getattr(self, key)
+            if value and (len(value) != 2 or value[0] > value[1]):
+                raise ConfigError(f"augment.{key}: expected [low, high] with low <= high, or [], got {value}")
 
 
 @dataclass(frozen=True)
@@ -202,6 +218,8 @@ class InferConfig(Checked):
     colorize: bool = False  # PLY output coloured by predicted class instead of the input's rgb
     class_map: str = ""  # LAS/LAZ codes <-> classes for reading and --write-class; "" = the checkpoint's data.class_map
     max_memory: NonNegative = 0.0  # GiB a scene may take in memory; larger files are labelled tile by tile from disk; 0: a sixth of the machine's
+    units: Units = "auto"  # coordinate units of inputs without a CRS: auto (metres), m, ft, ftUS; a LAS/LAZ CRS decides its own
+    crs: str = ""  # an EPSG code or WKT written into outputs of inputs without a CRS (text/PLY -> LAS/LAZ); "" = none
 
     def check(self) -> None:
         if -1.0 < self.coverage_buffer < 0:
@@ -234,6 +252,9 @@ class Config(Checked):
 
     def check(self) -> None:
         check_tiling(self.data.patch_size, self.infer.stride, self.data.voxel_size, "infer.stride")
+        if self.features.needs_ground and not self.data.hag:
+            raise ConfigError("features.hag and features.z_reference: ground need data.hag: true (the prepared data must hold each "
+                              "point's height above ground)")
 
 
 def check_tiling(size: float, stride: float, voxel_size: float, where: str) -> None:
@@ -449,8 +470,9 @@ def read_checked(cls: type, path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
+    values = _parse_yaml(path.read_text(), str(path)) or {}  # syntax errors name the file, line and column
     try:
-        return _build(cls, _parse_yaml(path.read_text(), str(path)) or {}, "")
+        return _build(cls, values, "")
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 

@@ -29,6 +29,14 @@ class OutputExistsError(UserError, FileExistsError):
     """Refusal to replace or mix with something pointseg did not write, or without the flag that allows it."""
 
 
+class OutputNotWritable(UserError, OSError):
+    """An output that cannot be written here: no space left, a read-only folder, no permission."""
+
+
+class RunInProgress(UserError, RuntimeError):
+    """Another run holds the folder's run lock (pointseg.io.run_lock)."""
+
+
 class InputNotFoundError(UserError, FileNotFoundError):
     """A file or directory the user named does not exist (or holds nothing usable)."""
 

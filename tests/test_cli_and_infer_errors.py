@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -106,22 +107,29 @@ def test_negative_stride_is_refused_before_any_scene(checkpoint, scenes, tmp_pat
     assert not (tmp_path / "pred").exists()
 
 
-def test_temp_files_of_a_killed_infer_are_removed(checkpoint, scenes, tmp_path, caplog):
+def test_temp_files_of_a_killed_infer_are_removed_but_never_another_machines(checkpoint, scenes, tmp_path, caplog):
+    """Temp files carry PID@MACHINE: a dead PID of this machine is a killed run's leftover; the same PID on another
+    machine sharing the folder (NFS; a container with its own PID namespace) may be a run still writing."""
+    from pointseg.processes import MACHINE
+
     out = tmp_path / "pred"
     out.mkdir()
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    dead = out / f".7_points_GTv3_pred.ply.{proc.pid}.k2j4h5g6.tmp"
+    dead = out / f".7_points_GTv3_pred.ply.{proc.pid}@{MACHINE}.k2j4h5g6.tmp"
     dead.write_bytes(b"half a ply")
-    live = out / f".8_points_GTv3_pred.ply.{os.getpid()}.a1b2c3d4.tmp"  # a live writer's file stays
+    live = out / f".8_points_GTv3_pred.ply.{os.getpid()}@{MACHINE}.a1b2c3d4.tmp"  # a live writer's file stays
     live.write_bytes(b"being written")
-    unknown = out / ".old.ply.zz9y8x7w.tmp"  # no PID in the name: reported, not removed
+    elsewhere = out / f".8_points_GTv3_pred.ply.{proc.pid}@other-node.q9w8e7r6.tmp"  # that PID means nothing here
+    elsewhere.write_bytes(b"being written on another machine")
+    unknown = out / f".old.ply.{proc.pid}.zz9y8x7w.tmp"  # no machine in the name (an older pointseg): reported, not removed
     unknown.write_bytes(b"?")
     (scenes / "3_bad.txt").unlink()
     with caplog.at_level(logging.WARNING):
         label_scenes(checkpoint, scenes / "7_points_GTv3.txt", out, torch.device("cpu"), progress=False)
-    assert not dead.exists() and live.exists() and unknown.exists()
-    assert "removed 1 temporary file(s) left by killed runs" in caplog.text and ".old.ply.zz9y8x7w.tmp" in caplog.text
+    assert not dead.exists() and live.exists() and elsewhere.exists() and unknown.exists()
+    assert "removed 1 temporary file(s) left by killed runs" in caplog.text and unknown.name in caplog.text
+    assert sorted(out.glob(".*.tmp")) == sorted([live, elsewhere, unknown])  # and this run left none of its own
 
 
 def test_infer_tool_names_a_negative_stride(monkeypatch, capsys, tmp_path):
@@ -136,3 +144,38 @@ def test_infer_tool_names_a_negative_stride(monkeypatch, capsys, tmp_path):
         cli.run(infer.main)
     assert exit_.value.code == 2
     assert capsys.readouterr().err == "error: settings: infer.stride: expected a number > 0, got -5.0\n"
+
+
+def test_infer_tool_ends_naming_what_it_wrote_with_units_and_writes_the_crs(checkpoint, scenes, tmp_path):
+    """tools/infer.py end to end: text scenes -> LAZ with --crs; its last lines name the files and the metrics with their
+    units (and the report with --pictures: test_end_to_end); metrics.csv is in percent with both point counts,
+    metrics.json in fractions."""
+    import laspy
+
+    pytest.importorskip("pyproj")
+    (scenes / "3_bad.txt").unlink()
+    out = tmp_path / "pred"
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, str(ROOT / "tools" / "infer.py"), "--ckpt", str(checkpoint), "--input", str(scenes), "--out", str(out),
+           "--device", "cpu", "--format", "laz", "--crs", "EPSG:32633"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[-4:] == [f"labelled 2 scene(s) into {out}:",
+                          f"  {out / '7_points_GTv3_pred.laz'} (record: 7_points_GTv3_pred.json)",
+                          f"  {out / '8_points_GTv3_pred.laz'} (record: 8_points_GTv3_pred.json)",
+                          f"metrics: {out / 'metrics.json'} (fractions 0..1), {out / 'metrics.csv'} (percent); the table above is in percent"]
+    assert lines[0].startswith("scores in %") and lines[1].startswith("points in file") and lines[2].startswith("points scored")
+    metrics = json.loads((out / "metrics.json").read_text())
+    csv = [line.split(",") for line in (out / "metrics.csv").read_text().splitlines()]
+    rows = {row[0]: dict(zip(csv[0], row)) for row in csv[1:]}
+    assert list(rows) == ["7_points_GTv3", "8_points_GTv3", "all"]
+    for name, values in rows.items():
+        assert float(values["miou_pct"]) == pytest.approx(100 * metrics[name]["miou"], abs=1e-4)
+        assert int(values["points_scored"]) == metrics[name]["points_scored"]
+    for name in ("7_points_GTv3", "8_points_GTv3"):
+        las = laspy.read(str(out / f"{name}_pred.laz"))
+        confusion = json.loads((out / f"{name}_pred.json").read_text())["confusion"]
+        assert int(rows[name]["points_in_file"]) == len(las.points) and int(rows[name]["points_scored"]) == sum(map(sum, confusion))
+        assert las.header.parse_crs().to_epsg() == 32633 and las.header.generating_software.startswith("pointseg")
+        assert (np.asarray(las.return_number) == 1).all() and (np.asarray(las.number_of_returns) == 1).all()

@@ -139,7 +139,7 @@ def test_label_scenes_writes_each_tile_with_its_own_points(coverage, coverage_ru
     for name, idx in members.items():
         v = outputs[f"{name}_pred.ply"]
         np.testing.assert_array_equal(np.c_[v["x"], v["y"], v["z"]], whole.xyz[idx])
-        np.testing.assert_array_equal(v["class"], coverage["reference"][25][idx])
+        np.testing.assert_array_equal(v["scalar_class"], coverage["reference"][25][idx])
     metrics = json.loads((out / "metrics.json").read_text())
     from pointseg.metrics import confusion_matrix
 
@@ -210,3 +210,25 @@ def test_las_tiles_are_indexed_from_their_headers_empty_tiles_and_mixed_crss_ref
         las.write(str(path))
     with pytest.raises(PointCloudError, match=r"tile_0_1.laz: its CRS differs from tile_0_0.laz's"):
         index_tiles(files, tmp_path / "out2", 50.0)
+
+
+def test_a_far_tile_is_labelled_as_a_cloud_of_its_own_and_the_others_as_uncut(coverage, tmp_path, caplog):
+    """A tile in local coordinates beside georeferenced ones used to set the coverage's origin 612 km from the others,
+    whose float32 coordinates then lost their centimetres (75 % of the labels equal the uncut run's)."""
+    import logging
+    import shutil
+
+    folder = tmp_path / "tiles"
+    shutil.copytree(coverage["root"] / "tiles2", folder)
+    far = make_scene(5, 40.0, 3.0, (0.0, 0.0, 0.0))
+    write_stpls3d_txt(folder / "z_local.txt", far.xyz, far.rgb, far.labels, far.instance)
+    alone = predict_scene(read_scene(folder / "z_local.txt"), coverage["predict"], coverage["cfg"])[0]
+    with caplog.at_level(logging.WARNING):
+        label_scenes(coverage["root"] / "model.pt", folder, tmp_path / "out", torch.device("cpu"), ["infer.coverage=true"], progress=False)
+    assert "the tiles form 2 separate clouds" in caplog.text and "z_local.txt (are they in the same coordinates?)" in caplog.text
+    outputs = read_outputs(tmp_path / "out")
+    labels = np.full(len(coverage["whole"]), -1)
+    for name, idx in coverage["tiles"][2].items():
+        labels[idx] = outputs[f"{name}_pred.ply"]["scalar_class"]
+    assert (labels == coverage["reference"][25]).mean() >= 0.999
+    assert (outputs["z_local_pred.ply"]["scalar_class"] == alone).mean() >= 0.999

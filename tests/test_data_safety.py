@@ -103,25 +103,30 @@ def test_point_cloud_error_pickles_so_worker_errors_reach_the_user(src, tiny_cfg
         prepare_dataset(src, tmp_path / "out", tiny_cfg.data, workers=2, progress=False)
 
 
-def test_leftovers_of_a_killed_prepare_are_removed(src, tiny_cfg, tmp_path):
+def test_leftovers_of_a_killed_prepare_are_removed_but_never_another_machines(src, tiny_cfg, tmp_path):
+    from pointseg.io.ownership import mark_dir
+    from pointseg.processes import MACHINE
+
     out = tmp_path / "prep"
     pid = dead_pid()
-    from pointseg.io.ownership import mark_dir
-
-    partial = tmp_path / f".prep.partial-{pid}"
-    mark_dir(partial, "prepared")  # as prepare marks its work in progress when it starts
-    (partial / "scenes").mkdir(parents=True)
-    (partial / "scenes" / "x.npy").write_bytes(b"half")
-    live = tmp_path / ".prep.partial-1"  # PID 1 is alive: another run's work in progress stays
+    partial, elsewhere = tmp_path / f".prep.partial-{pid}@{MACHINE}", tmp_path / f".prep.partial-{pid}@other-node"
+    for d in (partial, elsewhere):
+        mark_dir(d, "prepared")  # as prepare marks its work in progress when it starts
+        (d / "scenes").mkdir(parents=True)
+        (d / "scenes" / "x.npy").write_bytes(b"half")
+    live = tmp_path / f".prep.partial-1@{MACHINE}"  # PID 1 is alive: another run's work in progress stays
     live.mkdir()
     prepare_dataset(src, out, tiny_cfg.data, progress=False)
     assert not partial.exists() and live.exists()
+    assert (elsewhere / "scenes" / "x.npy").read_bytes() == b"half"  # a PID of another machine says nothing here
     assert (out / "manifest.json").is_file()
 
 
 def test_output_half_replaced_by_a_killed_prepare_is_restored(prepared, src, tiny_cfg, tmp_path):
     out = tmp_path / "prep"
-    shutil.copytree(prepared, tmp_path / f".prep.old-{dead_pid()}")  # killed between its two renames
+    from pointseg.processes import MACHINE
+
+    shutil.copytree(prepared, tmp_path / f".prep.old-{dead_pid()}@{MACHINE}")  # killed between its two renames
     before = snapshot(prepared)
     with pytest.raises(OutputExistsError, match="pass --overwrite"):
         prepare_dataset(src, out, tiny_cfg.data, progress=False)
@@ -154,3 +159,50 @@ def test_truncated_array_names_the_file_before_any_loader_worker_starts(prepared
     np.save(path, np.zeros((3, 3), np.float32))  # complete, but not this scene's
     with pytest.raises(InputError, match=r"xyz.npy: 3 rows, the manifest says \d+ points"):
         PatchDataset(out, "train", tiny_cfg)
+
+
+def test_overwrite_of_a_folder_with_a_broken_manifest_and_the_users_scenes_is_refused(src, tiny_cfg, tmp_path):
+    """Anything named manifest.json used to count as prepare's: --overwrite deleted the user's scenes/ beside it."""
+    out = tmp_path / "P"
+    (out / "scenes").mkdir(parents=True)
+    (out / "manifest.json").write_text("{ not json")
+    (out / "scenes" / "my_scene.txt").write_text("1,2,3,4,5,6,0,0\n")
+    before = snapshot(out)
+    with pytest.raises(OutputExistsError) as err:
+        prepare_dataset(src, out, tiny_cfg.data, overwrite=True, progress=False)
+    assert str(err.value) == f"{out}: not a prepared folder pointseg made (it holds manifest.json, scenes); nothing was changed; choose a new or empty folder"
+    assert snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["P", "raw"]
+
+
+def test_overwrite_through_a_link_is_refused_and_leaves_nothing_behind(prepared, src, tiny_cfg, tmp_path):
+    """prepare --out LINK --overwrite used to rmtree through the link, turn it into a folder and leave .LINK.old-PID."""
+    real = tmp_path / "real"
+    shutil.copytree(prepared, real)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    before = snapshot(real)
+    with pytest.raises(OutputExistsError, match=r"link: a symbolic link; pointseg replaces only a folder it made, not a link to one"):
+        prepare_dataset(src, link, tiny_cfg.data, overwrite=True, progress=False)
+    assert link.is_symlink() and snapshot(real) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "raw", "real"]
+    prepare_dataset(src, real, tiny_cfg.data, overwrite=True, progress=False)  # the folder itself is replaced as before
+    assert link.is_symlink() and (link / "manifest.json").is_file()
+
+
+def test_the_demo_never_removes_files_the_user_added_to_its_folder(tmp_path):
+    """DEMO_DIR holding the demo's mark plus the user's notes and model: `rm -rf` used to remove them. tools/demo.sh now
+    clears its folder through the ledger, which refuses, and stops before anything else."""
+    from pointseg.io import ownership
+
+    root = Path(__file__).resolve().parents[1]
+    demo = tmp_path / "demo"
+    assert ownership.main(["mark", "demo", str(demo)]) == 0
+    (demo / "my_notes.txt").write_text("notes")
+    (demo / "my_model").mkdir()
+    (demo / "my_model" / "best.pt").write_bytes(b"weights")
+    before = snapshot(demo)
+    assert ownership.main(["clear", "demo", str(demo)]) == 2  # what `python -m pointseg.io.ownership clear demo DIR` returns
+    assert snapshot(demo) == before
+    script = (root / "tools" / "demo.sh").read_text()
+    clear = script.index('-m pointseg.io.ownership clear demo "$OUT" || {')
+    assert "rm " not in script and clear < script.index("make_synthetic.py")

@@ -137,7 +137,9 @@ def test_columns_written_at_scattered_rows_in_small_windows(tmp_path, monkeypatc
 def test_writers_in_chunks_write_the_bytes_of_the_in_memory_writers(tmp_path, suffix):
     """A text scene's labelled copy as PLY (pointseg.io.ply.write_ply) and as a new LAZ (write_las_new), chunk by chunk."""
     from pointseg.io import write_labelled
-    from pointseg.io.dispatch import ply_comments, prediction_fields
+    from pointseg.io.dispatch import labelled_fields
+    from pointseg.io.fields import prediction_columns
+    from pointseg.io.labelled import ply_comments
     from pointseg.io.stream import labelled_writer
 
     rng = np.random.default_rng(2)
@@ -148,11 +150,14 @@ def test_writers_in_chunks_write_the_bytes_of_the_in_memory_writers(tmp_path, su
     labels, conf, ent = rng.integers(0, 15, n), rng.uniform(0, 1, n).astype(np.float32), rng.uniform(0, 2, n).astype(np.float32)
     write_labelled(tmp_path / f"memory{suffix}", scene, labels, conf, ent)
     chunks, summary = read_all(tmp_path / "s.txt", chunk=1000)
-    fields, _ = prediction_fields(tmp_path / f"x{suffix}", labels[:0], conf[:0], ent[:0])
-    with labelled_writer(tmp_path / f"chunks{suffix}", summary, {k: v.dtype for k, v in fields.items()}, True, ply_comments()) as w:
+    out = tmp_path / f"x{suffix}"
+    fields, _, names = labelled_fields(out, prediction_columns(labels[:0], conf[:0], ent[:0]), None, None)
+    comments = ply_comments(names)
+    with labelled_writer(tmp_path / f"chunks{suffix}", summary, {k: v.dtype for k, v in fields.items()}, True, comments) as w:
         for c in chunks:
             part = slice(c.start, c.start + len(c))
-            w.write(c, prediction_fields(tmp_path / f"x{suffix}", labels[part], conf[part], ent[part])[0], None, summary.rgb(c.colour))
+            fields, codes, _ = labelled_fields(out, prediction_columns(labels[part], conf[part], ent[part]), None, None)
+            w.write(c, fields, codes, summary.rgb(c.colour))
     assert (tmp_path / f"chunks{suffix}").read_bytes() == (tmp_path / f"memory{suffix}").read_bytes()
 
 
@@ -204,8 +209,8 @@ def test_a_file_labelled_tile_by_tile_equals_the_in_memory_run(scene_files, name
     mem, tiled = root / f"mem_{run}" / f"{stem}_pred.{fmt}", root / f"tiled_{run}" / f"{stem}_pred.{fmt}"
     if fmt == "ply":
         a, b = PlyData.read(str(mem))["vertex"].data, PlyData.read(str(tiled))["vertex"].data
-        assert (a["class"] == b["class"]).mean() >= 0.999
-        assert len(np.unique(a["class"])) >= 3  # the random model's labels vary: the comparison can fail
+        assert (a["scalar_class"] == b["scalar_class"]).mean() >= 0.999
+        assert len(np.unique(a["scalar_class"])) >= 3  # the random model's labels vary: the comparison can fail
     else:
         a, b = laspy.read(mem), laspy.read(tiled)
         assert (a.pred_class == b.pred_class).mean() >= 0.999
@@ -290,3 +295,50 @@ def test_a_bad_large_file_is_refused_with_the_in_memory_message_and_leaves_nothi
     assert summary["failed"] == {str(tmp_path / "bad.txt"): memory_error(tmp_path / "bad.txt")}
     assert "1 points with NaN or infinite coordinates (first at point 1235)" in memory_error(tmp_path / "bad.txt")
     assert list((tmp_path / "out").iterdir()) == []  # no work folder, no half-written output
+
+
+@pytest.fixture(scope="module")
+def lidar_feet(tmp_path_factory, tiny_cfg):
+    """A 70 m lidar scan (intensity, return numbers, no colour) in US survey feet with its CRS, and a checkpoint of a
+    random model whose features are intensity (scaled by the file's 99th percentile) and return numbers."""
+    from pointseg.synthetic.las_scene import write_lidar_scenes
+    from pointseg.synthetic.lidar import Flight
+
+    root = tmp_path_factory.mktemp("lidar_feet")
+    write_lidar_scenes(root, [1], size=70.0, flight=Flight(density=4.0), units="ftUS")
+    cfg = apply_overrides(tiny_cfg, ["data.voxel_size=0.5", "data.class_map=synthetic_lidar", "features.rgb=false", "features.intensity=true",
+                                     "features.intensity_norm=scene", "features.returns=true"])
+    save_checkpoint(root / "model.pt", {"model": random_context_model(cfg).state_dict()}, cfg)
+    return root
+
+
+@pytest.mark.parametrize("fmt", ["laz", "ply"])
+def test_a_lidar_file_in_feet_labelled_tile_by_tile_equals_the_in_memory_run(lidar_feet, fmt, caplog):
+    """Units, attributes and output fields on the big-file path: a scan in US survey feet is tiled in metres (25 m big
+    tiles, not 25 ft), a lidar model gets intensity (with the whole file's scale) and return numbers in every big tile,
+    and the labelled file (LAZ with described extra dimensions; PLY with scalar_* fields, the input's intensity and
+    returns) is the in-memory run's, byte for byte."""
+    root = lidar_feet
+    runs = {}
+    for run, budget in (("mem", "infer.max_memory=64"), ("tiled", TINY)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            label_scenes(root / "model.pt", root / "1_lidar.laz", root / f"{run}_{fmt}", torch.device("cpu"),
+                         [budget, f"infer.output_format={fmt}"], progress=False)
+        runs[run] = " ".join(r.getMessage() for r in caplog.records)
+        assert "US survey feet" in runs[run]  # the run says in which units it read the coordinates
+    assert "big tiles of 25 m" in runs["tiled"] and "big tiles" not in runs["mem"]
+    mem, tiled = (root / f"{run}_{fmt}" / f"1_lidar_pred.{fmt}" for run in ("mem", "tiled"))
+    assert mem.read_bytes() == tiled.read_bytes()
+    record = json.loads((root / f"tiled_{fmt}" / "1_lidar_pred.json").read_text())
+    assert "US survey feet" in record["units"] and record["inputs"]
+    if fmt == "ply":
+        names = PlyData.read(str(tiled))["vertex"].data.dtype.names
+        assert {"scalar_class", "scalar_confidence", "scalar_entropy", "scalar_intensity", "scalar_return_number"} <= set(names)
+        assert len(np.unique(PlyData.read(str(tiled))["vertex"].data["scalar_class"])) >= 3
+    else:
+        las = laspy.read(str(tiled))
+        assert len(np.unique(las.pred_class)) >= 3  # the random model's labels vary: the comparison means something
+        described = {d.name: d.description for d in las.point_format.extra_dimensions}
+        assert described["pred_class"].startswith("pointseg") and las.header.generating_software.startswith("pointseg")
+        np.testing.assert_array_equal(las.X, laspy.read(str(root / "1_lidar.laz")).X)  # coordinates as read: in feet

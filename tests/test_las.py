@@ -153,18 +153,30 @@ def test_labelled_copy_keeps_every_dimension_vlr_and_coordinate(tmp_path, versio
     assert read_bounds(out).crs == WKT
 
 
-def test_write_class_into_classification_through_the_inverse_map(tmp_path):
+def test_write_class_into_classification_keeps_the_prediction_and_the_input_classes(tmp_path):
+    from pointseg.io import read_prediction
+
     src = tmp_path / "in.las"
-    make_las(src, "1.2", 3, n=15)
+    _, _, _, codes = make_las(src, "1.2", 3, n=15)
     scene = read_scene(src)
     labels = np.arange(15)
     write_labelled(tmp_path / "o.las", scene, labels, np.ones(15), np.zeros(15), write_class="classification")
     out = laspy.read(str(tmp_path / "o.las"))
     # ground, building, low/medium/high vegetation -> 2, 6, 3, 4, 5; the rest has no ASPRS code -> 1 (unclassified)
     np.testing.assert_array_equal(out.classification, [2, 6, 3, 4, 5] + [1] * 10)
-    assert "pred_class" not in out.point_format.dimension_names
+    np.testing.assert_array_equal(out.pred_class, labels)  # the prediction itself stays
+    np.testing.assert_array_equal(out.original_class, codes)  # and nothing the user had is lost
     again = read_scene(tmp_path / "o.las")  # both ways: the codes read back as the classes that have one
     np.testing.assert_array_equal(again.labels, [0, 1, 2, 3, 4] + [-100] * 10)
+    p = read_prediction(tmp_path / "o.las", "asprs")  # ground truth: the input's codes, not the written prediction
+    np.testing.assert_array_equal(p.pred, labels)
+    np.testing.assert_array_equal(p.scene.labels, [dict(zip(CODES, CLASSES))[c] for c in codes])
+    # labelled again (its classification now holds predictions): the first original_class is kept, not replaced
+    write_labelled(tmp_path / "o2.las", read_scene(tmp_path / "o.las"), np.zeros(15), np.ones(15), write_class="classification")
+    twice = laspy.read(str(tmp_path / "o2.las"))
+    np.testing.assert_array_equal(twice.original_class, codes)
+    np.testing.assert_array_equal(twice.classification, 2)
+    assert list(twice.point_format.extra_dimension_names).count("original_class") == 1
 
 
 def test_class_map_both_ways_and_custom_maps(tmp_path):
@@ -281,13 +293,13 @@ def test_colourless_file_for_an_rgb_model_stops_with_the_fix(tmp_path):
 def test_intensity_feature_values_and_device_batches_agree():
     from reference import patch_inputs
 
-    from pointseg.data.features import point_features
+    from pointseg.data.features import PointAttributes, point_features
     from pointseg.data.tiling import tile_scene
     from pointseg.predict.batches import PatchBatcher
 
     cfg = load_config(None, ["data.voxel_size=0.5", "features.intensity=true"])
     one = point_features(torch.zeros(4, 3), torch.zeros(4, dtype=torch.int64), torch.zeros(1, 2), 25.0, cfg.features,
-                         torch.zeros(4, 3), torch.tensor([0, 255, 65535, 70000.0]))
+                         PointAttributes(rgb=torch.zeros(4, 3), intensity=torch.tensor([0, 255, 65535, 70000.0])))
     np.testing.assert_allclose(one[:, 6].numpy(), [0, 0.5, 1, 1], rtol=1e-6)  # log1p(255) / log1p(65535) = 0.5
     rng = np.random.default_rng(1)
     local = rng.uniform(0, 90, (3000, 3)).astype(np.float32)
@@ -295,7 +307,7 @@ def test_intensity_feature_values_and_device_batches_agree():
     intensity = rng.integers(0, 65536, 3000).astype(np.float32)
     tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, 25, 0, "keep")
     patches = list(range(tiled.n_patches))
-    batch, points = PatchBatcher(tiled, local, rgb, cfg, torch.device("cpu"), intensity).batch(patches)
+    batch, points = PatchBatcher(tiled, local, PointAttributes(rgb=rgb, intensity=intensity), cfg, torch.device("cpu")).batch(patches)
     assert batch.feats.shape[1] == cfg.features.channels == 7
     per_point = batch.feats[batch.inverse].numpy()
     for b, idx in enumerate(batch.point_index):  # a loop over patches
@@ -354,28 +366,88 @@ def test_label_scenes_las_in_las_out_with_an_untrained_checkpoint(tmp_path, tiny
     from plyfile import PlyData
 
     v = PlyData.read(str(tmp_path / "ply" / "t_pred.ply"))["vertex"].data
-    assert {"class", "confidence", "entropy"} <= set(v.dtype.names) and "red" not in v.dtype.names
+    assert {"scalar_class", "scalar_confidence", "scalar_entropy"} <= set(v.dtype.names) and "red" not in v.dtype.names
 
 
-def test_ply_output_gains_entropy_and_probabilities_and_laz_converts_to_las(tmp_path):
+def test_ply_output_gains_entropy_probabilities_and_the_las_fields_and_laz_converts_to_las(tmp_path, caplog):
     from plyfile import PlyData
 
     src = tmp_path / "in.laz"
     make_las(src, "1.4", 7, n=50)
+    a = laspy.read(str(src))
+    a.return_number[:], a.number_of_returns[:] = np.arange(50) % 3 + 1, 3
+    a.write(str(src))
     scene = read_scene(src)
     probs = np.random.default_rng(3).dirichlet(np.ones(15), 50).astype(np.float32)
     entropy = -(probs * np.log(probs)).sum(1)
     out = write_labelled(output_path(tmp_path, src, "ply"), scene, probs.argmax(1), probs.max(1), entropy, probs)
-    v = PlyData.read(str(out))["vertex"].data
+    ply = PlyData.read(str(out))
+    v = ply["vertex"].data
     assert out.name == "in_pred.ply"
-    np.testing.assert_array_equal(v["class"], probs.argmax(1))
-    np.testing.assert_array_equal(v["entropy"], entropy.astype(np.float32))
-    np.testing.assert_array_equal(np.stack([v[f"prob_{n}"] for n in ("ground", "fence")], 1), probs[:, [0, 14]])
+    np.testing.assert_array_equal(v["scalar_class"], probs.argmax(1))
+    np.testing.assert_array_equal(v["scalar_entropy"], entropy.astype(np.float32))
+    np.testing.assert_array_equal(np.stack([v[f"scalar_prob_{n}"] for n in ("ground", "fence")], 1), probs[:, [0, 14]])
     np.testing.assert_array_equal(np.c_[v["x"], v["y"], v["z"]], scene.xyz)
+    # the LAS fields a PLY can hold, as stored (intensity widened to int32: Open3D skips 16-bit properties)
+    assert v["scalar_intensity"].dtype == np.int32 and v["scalar_original_class"].dtype == np.uint8
+    np.testing.assert_array_equal(v["scalar_intensity"], a.intensity)
+    np.testing.assert_array_equal(v["scalar_return_number"], np.arange(50) % 3 + 1)
+    np.testing.assert_array_equal(v["scalar_number_of_returns"], 3)
+    np.testing.assert_array_equal(v["scalar_original_class"], a.classification)
+    assert f"crs {WKT}" in ply.comments and "field scalar_confidence: max class probability 0..1" in ply.comments
+    # and one line saying what it cannot hold
+    said = [r.getMessage() for r in caplog.records if "a PLY cannot hold" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(f"{out}: a PLY cannot hold a CRS")
+    assert "gps_time, height_above_ground, tile_id of in.laz" in said[0] and "--format laz" in said[0]
     las_out = write_labelled(output_path(tmp_path, src, "las"), scene, probs.argmax(1), probs.max(1))
     b = laspy.read(str(las_out))
     assert las_out.suffix == ".las" and not b.header.are_points_compressed
     np.testing.assert_array_equal(b.X, laspy.read(str(src)).X)
+
+
+def test_new_las_from_a_text_scene_has_returns_software_descriptions_and_the_given_crs(tmp_path):
+    pytest.importorskip("pyproj")
+    from pointseg.io.crs import parse_crs
+
+    rng = np.random.default_rng(2)
+    xyz = np.round(rng.uniform(0, 500, (40, 3)) + ORIGIN, 6)
+    scene = Scene(tmp_path / "5_points_GTv3.txt", xyz, rng.integers(0, 256, (40, 3)).astype(np.uint8))
+    probs = rng.dirichlet(np.ones(15), 40).astype(np.float32)
+    out = write_labelled(tmp_path / "5_pred.laz", scene, probs.argmax(1), probs.max(1), np.zeros(40), probs,
+                         crs=parse_crs("EPSG:32631"))
+    b = laspy.read(str(out))
+    np.testing.assert_array_equal(b.return_number, 1)
+    np.testing.assert_array_equal(b.number_of_returns, 1)
+    assert b.header.generating_software.startswith("pointseg ")
+    assert b.header.parse_crs().to_epsg() == 32631
+    described = {d.name: d.description for d in b.point_format.extra_dimensions}
+    assert described["pred_class"] == "pointseg predicted class 0..14" and described["confidence"] == "max class probability 0..1"
+    assert described["prob_medium_vegetation"] == "probability of medium vegetation"
+    assert all(0 < len(d.encode()) <= 32 for d in described.values())
+    with pytest.raises(ValueError, match=r"--crs 'EPSG:99999999': not a coordinate reference system"):
+        parse_crs("EPSG:99999999")
+
+
+def test_crs_option_is_refused_for_an_input_with_another_crs(tmp_path):
+    pytest.importorskip("pyproj")
+    from pointseg.io.crs import check_crs_option, parse_crs
+
+    import pyproj
+
+    utm31 = pyproj.CRS.from_epsg(32631)
+    header = laspy.LasHeader(version="1.4", point_format=6)
+    header.add_crs(utm31)
+    las = laspy.LasData(header)
+    las.points = laspy.ScaleAwarePointRecord.zeros(2, header=header)
+    las.write(str(tmp_path / "utm31.las"))
+    make_las(tmp_path / "none.las", "1.4", 6, n=5, colour=None, crs=False)
+    (tmp_path / "t.txt").write_text("0,0,0,0,0,0\n")
+    check_crs_option(parse_crs("32631"), [tmp_path / "utm31.las", tmp_path / "none.las", tmp_path / "t.txt"])  # the same CRS: fine
+    with pytest.raises(PointCloudError, match=r"utm31\.las: carries the CRS 'WGS 84 / UTM zone 31N', but --crs is 'WGS 84 / UTM zone 32N'; leave --crs out"):
+        check_crs_option(parse_crs("EPSG:32632"), [tmp_path / "none.las", tmp_path / "utm31.las"])
+    # a LAS input without a CRS gets it in its labelled copy; one with a CRS keeps its own
+    out = write_labelled(tmp_path / "none_pred.las", read_scene(tmp_path / "none.las"), np.zeros(5), np.ones(5), crs=parse_crs("EPSG:32632"))
+    assert laspy.read(str(out)).header.parse_crs().to_epsg() == 32632
 
 
 @pytest.mark.parametrize("epsg", [32631, 32632])

@@ -81,6 +81,7 @@ def test_device_batches_hold_each_patch_voxelized_with_its_features_and_tent_wei
     """PatchBatcher's batches against the patches computed from first principles (tests/reference.py): the same points,
     each in the voxel of its cell, with the mean features of its voxel and the tent weight of its position."""
     from pointseg.data.tiling import tile_scene
+    from pointseg.data.features import PointAttributes
     from pointseg.predict.batches import PatchBatcher
     from pointseg.predict.stitch import tent_weights
 
@@ -91,7 +92,7 @@ def test_device_batches_hold_each_patch_voxelized_with_its_features_and_tent_wei
     local = (s.xyz - s.origin).astype(np.float32)
     tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, stride, 0, "keep")
     patches = list(range(tiled.n_patches))[1::2]
-    batch, points = PatchBatcher(tiled, local, s.rgb, cfg, torch.device("cpu")).batch(patches)
+    batch, points = PatchBatcher(tiled, local, PointAttributes(rgb=s.rgb), cfg, torch.device("cpu")).batch(patches)
     weights = tent_weights(points, cfg.infer.edge_weight).numpy()
     cells, feats = batch.coords[batch.inverse].numpy(), batch.feats[batch.inverse].numpy()
     start = 0

@@ -65,12 +65,12 @@ def test_a_few_steps_overfit_a_tiny_patch():
     torch.manual_seed(0)
     s = make_scene(5, size=20.0, density=4.0)
     vox = voxelize(s.xyz - s.xyz.min(0), 0.25)
-    from pointseg.data.features import point_features
+    from pointseg.data.features import PointAttributes, point_features
     from pointseg.config import FeatureConfig
 
     xyz = torch.from_numpy((s.xyz - s.xyz.min(0)).astype(np.float32))
     feats = point_features(xyz, torch.zeros(len(xyz), dtype=torch.int64), torch.tensor([[10.0, 10.0]]), 10.0, FeatureConfig(),
-                           torch.from_numpy(s.rgb)).numpy()
+                           PointAttributes(rgb=torch.from_numpy(s.rgb))).numpy()
     batch = collate([PatchSample.from_points(vox.coords, vox.inverse, feats, s.labels, np.arange(len(s.labels)))])
     model = SparseUNet(6, ModelConfig(channels=[16, 32, 48], aspp=True))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

@@ -13,9 +13,10 @@ from pointseg.config import VizConfig
 from pointseg.constants import CLASS_PALETTE
 from pointseg.io import write_ply, write_stpls3d_txt
 from pointseg.viz.cloud import LabelledCloud
-from pointseg.viz.colours import BACKGROUND, CORRECT, UNLABELLED, WRONG
+from pointseg.viz.colours import BACKGROUND, CORRECT, UNLABELLED, WRONG, available
 from pointseg.viz.files import png_size
 from pointseg.viz.pictures import scene_pictures
+from pointseg.viz.frame import TOP_DOWN
 from pointseg.viz.topdown import EMPTY, View, fill_holes, project, rasterize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +36,12 @@ def grid_cloud(n_x: int, n_y: int, pred, truth=None, confidence=None) -> Labelle
     return LabelledCloud(Path("grid_pred.ply"), "grid", xyz, np.zeros((len(xyz), 3), np.uint8), pred, truth, confidence)
 
 
+T, L = TOP_DOWN.top, TOP_DOWN.left  # the map's top-left pixel in a top-down picture (below its title, right of the northings)
+
+
 def pixel_of(i: int, j: int, n_y: int) -> tuple[int, int]:
     """Image (row, col) of grid cell (i, j): x to the right, north (larger y) up."""
-    return n_y - 1 - j, i
+    return T + n_y - 1 - j, L + i
 
 
 def test_top_down_map_shows_the_highest_point_in_its_class_colour_at_known_pixels(tmp_path):
@@ -49,13 +53,15 @@ def test_top_down_map_shows_the_highest_point_in_its_class_colour_at_known_pixel
     image = read_png(scene_pictures(cloud, tmp_path, EXACT, ["pred"])["pred"])
     expected = {(2, 0): CLASS_PALETTE[0], (0, 3): CLASS_PALETTE[1], (1, 2): CLASS_PALETTE[5], (2, 1): CLASS_PALETTE[14], (0, 0): BACKGROUND}
     for (r, c), colour in expected.items():
-        np.testing.assert_array_equal(image[r, c], colour, err_msg=f"pixel {(r, c)}")
-    assert image.shape[0] >= 3 and image.shape[1] > 4  # the map, then the legend panel on its right
+        np.testing.assert_array_equal(image[T + r, L + c], colour, err_msg=f"pixel {(r, c)}")
+    assert image.shape[0] >= T + 3 and image.shape[1] > L + 4  # the framed map, then the legend panel on its right
+    frame = np.r_[image[T - 1, L - 1 : L + 5], image[T + 3, L - 1 : L + 5], image[T : T + 3, L - 1], image[T : T + 3, L + 4]]
+    np.testing.assert_array_equal(frame, np.tile([34, 34, 34], (len(frame), 1)))  # a 1-pixel frame just outside the map
 
     # enlarged x3 for a small scene: map pixel (r, c) becomes the 3 x 3 block from (3r, 3c)
     image = read_png(scene_pictures(cloud, tmp_path, VizConfig(resolution=1.0, min_pixels=12, fill=0, oblique="none"), ["pred"])["pred"])
-    np.testing.assert_array_equal(image[3:6, 6:9].reshape(-1, 3), np.tile(CLASS_PALETTE[5], (9, 1)))
-    np.testing.assert_array_equal(image[0:3, 0:3].reshape(-1, 3), np.tile(BACKGROUND, (9, 1)))
+    np.testing.assert_array_equal(image[T + 3 : T + 6, L + 6 : L + 9].reshape(-1, 3), np.tile(CLASS_PALETTE[5], (9, 1)))
+    np.testing.assert_array_equal(image[T : T + 3, L : L + 3].reshape(-1, 3), np.tile(BACKGROUND, (9, 1)))
 
 
 @pytest.mark.parametrize("errors", ["red", "truth"])
@@ -78,7 +84,7 @@ def test_error_map_marks_exactly_the_wrong_points(tmp_path, errors):
         else:
             expected = WRONG if errors == "red" else CLASS_PALETTE[truth[k]]
         np.testing.assert_array_equal(image[r, c], expected, err_msg=f"point {k}")
-    map_pixels = image[:n_y, :n_x].reshape(-1, 3)
+    map_pixels = image[T : T + n_y, L : L + n_x].reshape(-1, 3)
     is_correct = (map_pixels == CORRECT).all(axis=1)
     assert is_correct.sum() == ((pred == truth) & (truth >= 0)).sum()
 
@@ -292,3 +298,94 @@ def test_open3d_offscreen_failure_is_reported_and_the_zbuffer_view_drawn(monkeyp
         assert "drawing the oblique view with the z-buffer" in caplog.text and image.ndim == 3
     else:  # a machine whose Open3D renders without Vulkan
         assert image.shape == (48, 64, 3)
+
+
+def round_step(step: float) -> bool:
+    """1, 2, 2.5 or 5 x 10^k."""
+    mantissa = step / 10 ** np.floor(np.log10(step))
+    return any(np.isclose(mantissa, m) for m in (1, 2, 2.5, 5, 10))
+
+
+def test_top_down_maps_have_coordinates_at_round_values_a_scale_bar_and_a_north_arrow(tmp_path):
+    n_x, n_y = 300, 300  # 300 m x 300 m at 1 m per pixel; map column c covers x = 600000.5 + c .. + 1 (the points' minimum)
+    cloud = grid_cloud(n_x, n_y, np.zeros(n_x * n_y, np.int64))
+    image = read_png(scene_pictures(cloud, tmp_path, EXACT, ["pred"])["pred"])
+    ink = (image == 34).all(axis=2)  # frame.INK
+    cols = np.flatnonzero(ink[T + n_y + 1, L : L + n_x])  # the easting ticks hang under the frame
+    eastings = 600000.5 + cols
+    step = float(np.round(np.diff(eastings).mean()))
+    assert len(cols) >= 3 and round_step(step) and np.abs(np.diff(eastings) - step).max() <= 1
+    assert np.abs(eastings - np.round(eastings / step) * step).max() <= 0.5  # at round coordinates, to the pixel
+    rows = np.flatnonzero(ink[T : T + n_y, L - 3])  # the northing ticks, left of the frame; map row r covers y from 4000300.5 - r down
+    northings = 4000200.5 - rows
+    assert len(rows) >= 2 and np.abs(northings - np.round(northings / step) * step).max() <= 0.5
+    line = ink[T + n_y + 32, L:]  # the scale bar's top line, from the map's left edge: a round number of metres (1 m per pixel)
+    length = int(np.argmin(line)) - 1  # its last inked pixel is the bar's end
+    assert not ink[T + n_y + 32, L - 1] and round_step(length) and n_x / 8 <= length <= n_x / 4
+    arrow = ink[T + n_y + 30 : T + n_y + 52, L + n_x - 8 : L + n_x]  # the north arrow: tip up, widening downwards
+    widths = arrow.sum(axis=1)
+    assert widths[0] >= 1 and widths[8] > widths[0] and (widths[10:] >= 2).all()
+
+
+def test_overview_fits_the_report_page_with_legible_legends_for_a_big_scene(tmp_path):
+    from pointseg.viz.pictures import FONT_PX, PAGE_WIDTH, overview
+
+    rng = np.random.default_rng(0)
+    n = 20000
+    xyz = np.c_[rng.uniform(0, 800, n), rng.uniform(0, 500, n), rng.uniform(0, 30, n)] + [600000.0, 4000000.0, 0.0]
+    truth = rng.integers(0, 15, n)
+    cloud = LabelledCloud(Path("big_pred.ply"), "big", xyz, np.zeros((n, 3), np.uint8), (truth + 1) % 15, truth)
+    pic = overview(cloud, ["pred", "truth", "errors"], VizConfig())  # 0.25 m would be 3200 px per map
+    assert pic.image.shape[1] <= PAGE_WIDTH and FONT_PX >= 13  # shown 1:1 in report.html: 14-pixel legend text stays 14 pixels
+    assert pic.raster.resolution > 0.25 and max(pic.raster.shape) * pic.scale <= PAGE_WIDTH // 3
+
+
+def test_heat_maps_keep_a_3_to_1_contrast_on_the_dark_background():
+    """Unsure points must not vanish into the maps' and the viewer's background (entropy was magma_r: near-black)."""
+    from pointseg.viz.colours import HEAT_MAPS, contrast_ratio, heat_colours
+
+    for mode, (cmap, vmin, vmax) in HEAT_MAPS.items():
+        colours = heat_colours(np.linspace(vmin, vmax, 256), cmap, vmin, vmax)
+        assert contrast_ratio(colours, np.array(BACKGROUND)).min() >= 3.0, mode
+    unsure = heat_colours(np.array([0.0, np.log(15)]), *HEAT_MAPS["entropy"])  # red = unsure, in both maps
+    assert unsure[1, 0] > unsure[1, 1] and unsure[0, 1] > unsure[0, 0]
+    assert (heat_colours(np.array([0.0]), *HEAT_MAPS["confidence"]) == unsure[1]).all()
+
+
+def test_training_curves_have_whole_epoch_ticks():
+    from pointseg.viz.plots import curves_figure
+
+    records = [{"epoch": e, "loss": 1.0 / e, "lr": 1e-3, "voxels_per_s": 5e4, "val_oa": 0.5, "val_miou": 0.2} for e in (1, 2, 3)]
+    fig = curves_figure(records, "three epochs")
+    fig.canvas.draw()
+    for ax in fig.axes:
+        lo, hi = ax.get_xlim()
+        shown = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert shown and all(float(t).is_integer() for t in shown), shown
+
+
+@pytest.mark.parametrize("how", ["pred_class", "classification", "ply"])
+def test_a_labelled_copy_of_a_las_file_gives_its_input_classification_as_ground_truth(tmp_path, how):
+    """Pictures and the viewer take the ground truth a labelled LAS/LAZ copy carries (classification, or original_class
+    after --write-class classification; a PLY of it: scalar_original_class), through the run's class map."""
+    from test_las import make_las
+
+    from pointseg.io import output_path, read_scene, write_labelled
+    from pointseg.io.class_map import load_class_map
+    from pointseg.viz.cloud import read_labelled
+
+    src = tmp_path / "tile.laz"
+    _, _, _, codes = make_las(src, "1.4", 7, n=300)
+    scene = read_scene(src)
+    pred = np.random.default_rng(1).integers(0, 15, 300)
+    out = output_path(tmp_path / "out", src, "ply" if how == "ply" else "auto")
+    write_labelled(out, scene, pred, np.ones(300), write_class="classification" if how == "classification" else "pred_class")
+    cloud = read_labelled(out)
+    expected = load_class_map("asprs").to_classes(codes)[0]
+    np.testing.assert_array_equal(cloud.pred, pred)
+    np.testing.assert_array_equal(cloud.truth, expected)
+    assert {"truth", "errors"} <= set(available(cloud))
+    # the class map it was labelled with, from its record: code 25 is a class there
+    (tmp_path / "custom.yaml").write_text("classes: {2: 0, 6: 1, 3: 2, 4: 3, 5: 4, 25: 14}\n")
+    (out.parent / "tile_pred.json").write_text(json.dumps({"settings": {"class_map": str(tmp_path / "custom.yaml")}}))
+    np.testing.assert_array_equal(read_labelled(out).truth, np.where(codes == 25, 14, expected))

@@ -45,6 +45,7 @@ def main() -> None:
 
     import torch
 
+    from pointseg.data.features import scene_attributes
     from pointseg.data.tiling import tile_scene
     from pointseg.distributed import pick_device
     from pointseg.io import Scene, read_scene
@@ -95,7 +96,7 @@ def main() -> None:
 
     local = (scene.xyz - scene.origin).astype("float32")
     tiled = tile_scene(local, cfg.data.voxel_size, cfg.data.patch_size, cfg.infer.stride, 0, "keep")
-    batcher = PatchBatcher(tiled, local, scene.rgb, cfg, device, scene.intensity)
+    batcher = PatchBatcher(tiled, local, scene_attributes(scene, cfg.features, local), cfg, device)
     forward_s = 0.0
     for first in range(0, tiled.n_patches, bs):
         batch, _ = batcher.batch(list(range(first, min(first + bs, tiled.n_patches))))

@@ -26,6 +26,8 @@ def main() -> None:
     ap.add_argument("--pattern", default=None, help="scene files to take, e.g. '*.laz' or '*.la[sz]' (data.scene_glob)")
     ap.add_argument("--class-map", default=None, help="LAS/LAZ codes -> classes: a shipped map's name or YAML path (data.class_map)")
     ap.add_argument("--test-scenes", default=None, help="test split: STPLS3D numbers and/or scene names, e.g. '5,10' or 'tile_a,tile_b' (data.test_scenes)")
+    ap.add_argument("--units", choices=["auto", "m", "ft", "ftUS"], default=None,
+                    help="coordinate units of scenes without a CRS (data.units; default auto: metres); a LAS/LAZ CRS decides its own")
     ap.add_argument("--workers", type=int, default=1, help="scenes prepared in parallel")
     ap.add_argument("--max-memory", type=float, default=None,
                     help="GiB a scene may take in memory; larger files are prepared tile by tile from disk (data.max_memory; 0: a sixth of this machine's)")
@@ -34,7 +36,7 @@ def main() -> None:
     args = cli.parse(ap)
     tests = parse_test_scenes(args.test_scenes) if args.test_scenes is not None else None
     cfg = load_config(args.config, args.overrides, flag_settings("data", scene_glob=args.pattern, class_map=args.class_map, test_scenes=tests,
-                                                                     max_memory=args.max_memory))
+                                                                     units=args.units, max_memory=args.max_memory))
 
     from pointseg.data.prepare import prepare_dataset
 

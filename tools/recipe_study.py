@@ -21,10 +21,10 @@ def main() -> None:
     ap.add_argument("--root", default="runs/study")
     ap.add_argument("--rows", default=None, help="comma-separated row names (default: all)")
     ap.add_argument("--device", default="cpu", choices=["auto", "cuda", "cpu"])
+    ap.add_argument("--workers", type=int, default=1, help="processes writing the synthetic scenes")
     args = cli.parse(ap)
 
-    from pointseg.study import load_study, markdown_table, run_model, write_table
-    from pointseg.synthetic.files import ensure_scenes, parse_scene_numbers
+    from pointseg.study import ensure_study_scenes, load_study, markdown_table, run_model, write_table
 
     study, configs = load_study(args.study)
     wanted = set(args.rows.split(",")) if args.rows else None
@@ -33,7 +33,7 @@ def main() -> None:
         raise ConfigError(f"--rows: {unknown} are not rows of {args.study} (it has {', '.join(configs)})")
     root = Path(args.root)
     src = root / "raw"
-    ensure_scenes(src, parse_scene_numbers(study.data.scenes), size=study.data.size)
+    ensure_study_scenes(study.data, src, args.workers)
     results = []
     for row in study.rows:
         if wanted is not None and row.name not in wanted:

@@ -4,7 +4,8 @@ Trains the paper's three models (unet_wce, unet_aspp_wce, unet_aspp_wdice: 0.02 
 Adam 1e-4, batch 32) and configs/recommended.yaml within one budget per model, labels the test scenes
 (5, 10, 15, 20, 25) and prints one row per model (test OA, mIoU, per-class IoU) beside the paper's numbers.
 Without --src it first writes realistic synthetic STPLS3D-format scenes (--scenes, --size) under ROOT/raw.
-A finished run is skipped and a cut one resumed, so the same command picks up where it stopped. Dotted
+A finished run is skipped and a cut one resumed, so the same command picks up where it stopped; what other overrides,
+another --src or edited scenes decide is done again (pointseg.study says why in a warning). Dotted
 overrides apply to every model (e.g. train.batch_size=8 for a smaller GPU). The table is ROOT/table.md.
 """
 

@@ -2,14 +2,15 @@
 
 `split_file` reads the file chunk by chunk (pointseg.io.stream) and appends each point, with its index in the file,
 to the block of an absolute square grid (side `side` metres) that holds it: WORK/blocks/b_<i>_<j>.npy, one structured
-record per point (index int64, xyz float64, colour as stored, intensity, label), in file order within a block;
+record per point (index int64, xyz float64, colour as stored, intensity, return numbers, label), in file order within a block;
 WORK/index.json keeps the blocks' point counts and the file's FileSummary, and is reused while the file keeps its
 size and mtime. The block files are recorded in their folder's ledger (pointseg.io.ownership) when the pass ends; a
 pass killed midway leaves a `.blocks-PID` folder that the next one removes.
 
 A big tile is a square of `per_side` x `per_side` tiles of the patch tiling (pointseg.data.tiling: gcd(patch, stride)
 metres, anchored at the file's origin, as an uncut scene of the whole file is tiled), so every point's tile, and
-therefore its big tile, is the uncut run's. `plan_tiles` sizes the big tiles for a number of points (the densest
+therefore its big tile, is the uncut run's. Blocks and boxes are in the file's coordinates; the tiling is in metres
+(the file's units from its CRS or the units setting: pointseg.io.units), as the in-memory path computes. `plan_tiles` sizes the big tiles for a number of points (the densest
 block decides), and `BlockStore.read_box` gathers a box (a big tile and its buffer) from the blocks that meet it,
 reading each block in parts: one big tile and its buffer are in memory at a time.
 """
@@ -32,10 +33,11 @@ from pointseg.io.class_map import ClassMap
 from pointseg.io.las import _open_header
 from pointseg.io.ownership import dir_kind, mark_dir, record, remove_tree
 from pointseg.io.stream import CHUNK_POINTS, Chunk, FileSummary, open_stream
+from pointseg.io.units import Units
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: return numbers, units and the intensity reference in the summary
 BLOCKS_KIND = "blocks"  # the kind of folder split_file makes (pointseg.io.ownership)
 ASSUMED_DENSITY = 10.0  # points per m^2 when a file's header gives no extent (text, PLY): sizes its blocks only
 DEFAULT_MEMORY_FRACTION = 1 / 6  # infer.max_memory / data.max_memory 0: this share of the machine's memory
@@ -74,12 +76,15 @@ def estimate_points(path: str | Path) -> int:
 
 
 def record_dtype(chunk: Chunk) -> np.dtype:
-    """The block record of a file whose chunks look like `chunk`: index, xyz, and colour, intensity, label where it has them."""
+    """The block record of a file whose chunks look like `chunk`: index, xyz, and colour, intensity, returns, label where
+    it has them."""
     fields: list = [("index", "<i8"), ("xyz", "<f8", (3,))]
     if chunk.colour is not None:
         fields.append(("colour", chunk.colour.dtype.newbyteorder("<").str, (3,)))
     if chunk.intensity is not None:
         fields.append(("intensity", "<f4"))
+    if chunk.returns is not None:
+        fields.append(("returns", "u1", (2,)))
     if chunk.labels is not None:
         fields.append(("label", "<i2"))
     return np.dtype(fields)
@@ -118,7 +123,7 @@ class BlockWriter:
         rec = np.empty(len(chunk), self.dtype)
         rec["index"] = np.arange(chunk.start, chunk.start + len(chunk))
         rec["xyz"] = chunk.xyz
-        for name, values in (("colour", chunk.colour), ("intensity", chunk.intensity), ("label", chunk.labels)):
+        for name, values in (("colour", chunk.colour), ("intensity", chunk.intensity), ("returns", chunk.returns), ("label", chunk.labels)):
             if name in self.dtype.names:
                 rec[name] = values
         kx, ky = (np.floor(chunk.xyz[:, a] / self.side).astype(np.int64) for a in range(2))
@@ -194,22 +199,29 @@ def _file_key(path: Path) -> dict:
 
 def _summary_json(s: FileSummary) -> dict:
     return {"points": s.points, "mins": s.mins.tolist(), "maxs": s.maxs.tolist(), "colour_rule": s.colour_rule, "intensity": s.intensity,
-            "labels": s.labels, "out_of_range_labels": s.out_of_range_labels, "crs": s.crs}
+            "labels": s.labels, "out_of_range_labels": s.out_of_range_labels, "crs": s.crs, "returns": s.returns,
+            "units": [s.units.horizontal, s.units.vertical, s.units.source], "intensity_reference": s.intensity_reference}
 
 
-def _load_store(path: Path, work: Path, side: float, class_map: ClassMap | None) -> BlockStore | None:
+def _units_key(units: "str | Units") -> "str | list":
+    """The units setting as index.json keeps it (a pass with another setting is not reused)."""
+    return units if isinstance(units, str) else [units.horizontal, units.vertical, units.source]
+
+
+def _load_store(path: Path, work: Path, side: float, class_map: ClassMap | None, units: "str | Units" = "auto") -> BlockStore | None:
     """The store of an earlier pass over the same file with the same settings, or None."""
     try:
         index = json.loads((work / "index.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    wanted = {"version": INDEX_VERSION, **_file_key(path), "side": side, "class_map": None if class_map is None else class_map.name}
+    wanted = {"version": INDEX_VERSION, **_file_key(path), "side": side, "class_map": None if class_map is None else class_map.name,
+              "units": _units_key(units)}
     if any(index.get(k) != v for k, v in wanted.items()) or not (work / "blocks").is_dir():
         return None
     s = index["summary"]
     header = _open_header(path) if path.suffix.lower() in (".las", ".laz") else None
     summary = FileSummary(path, s["points"], np.asarray(s["mins"]), np.asarray(s["maxs"]), s["colour_rule"], s["intensity"], s["labels"],
-                          s["out_of_range_labels"], s["crs"], header)
+                          s["out_of_range_labels"], s["crs"], header, s["returns"], Units(*s["units"]), s["intensity_reference"])
     dtype = np.lib.format.descr_to_dtype([tuple(f) if len(f) == 2 else (f[0], f[1], tuple(f[2])) for f in index["dtype"]])
     counts = {(i, j): n for i, j, n in index["blocks"]}
     store = BlockStore(work / "blocks", side, dtype, index["header_length"], counts, summary)
@@ -228,14 +240,14 @@ def clean_block_leftovers(work: Path) -> None:
 
 
 def split_file(path: str | Path, work: str | Path, class_map: ClassMap | None, side: float, progress: bool = False,
-               chunk: int = CHUNK_POINTS) -> BlockStore:
-    """Split a scene file into blocks of `side` metres in work/blocks in one streaming pass, or reuse the blocks of an
-    earlier pass (same file, size, mtime, side and class map). Raises the file's problems (PointCloudError) as the
-    in-memory reader would, after the pass; then nothing is kept."""
+               chunk: int = CHUNK_POINTS, units: "str | Units" = "auto") -> BlockStore:
+    """Split a scene file into blocks of `side` file units in work/blocks in one streaming pass, or reuse the blocks of an
+    earlier pass (same file, size, mtime, side, class map and units setting). Raises the file's problems (PointCloudError)
+    as the in-memory reader would, after the pass; then nothing is kept. units: the setting for a file without a CRS."""
     path, work = Path(path), Path(work)
     work.mkdir(parents=True, exist_ok=True)
     clean_block_leftovers(work)
-    store = _load_store(path, work, side, class_map)
+    store = _load_store(path, work, side, class_map, units)
     if store is not None:
         log.info("%s: reusing the blocks of an earlier pass in %s", path.name, work)
         return store
@@ -244,7 +256,7 @@ def split_file(path: str | Path, work: str | Path, class_map: ClassMap | None, s
     partial = work / f".blocks-{os.getpid()}"
     mark_dir(partial, BLOCKS_KIND)
     try:
-        stream = open_stream(path, class_map)
+        stream = open_stream(path, class_map, units)
         writer = BlockWriter(partial, side)
         for n, c in enumerate(stream.chunks(chunk)):
             if progress and n % 16 == 0:
@@ -258,7 +270,7 @@ def split_file(path: str | Path, work: str | Path, class_map: ClassMap | None, s
         shutil.rmtree(partial, ignore_errors=True)
         raise
     index = {"version": INDEX_VERSION, **_file_key(path), "side": side, "class_map": None if class_map is None else class_map.name,
-             "dtype": np.lib.format.dtype_to_descr(writer.dtype), "header_length": writer.header_length,
+             "units": _units_key(units), "dtype": np.lib.format.dtype_to_descr(writer.dtype), "header_length": writer.header_length,
              "blocks": [[i, j, n] for (i, j), n in sorted(writer.counts.items())], "summary": _summary_json(summary)}
     atomic_write_text(work / "index.json", json.dumps(index))
     return BlockStore(work / "blocks", side, writer.dtype, writer.header_length, writer.counts, summary)
@@ -278,8 +290,8 @@ def block_side(path: Path, points_per_tile: int) -> float:
 @dataclass
 class TilePlan:
     """Big tiles of `per_side` x `per_side` tiles of the patch tiling (tile_v voxels, tile_m metres each), anchored at
-    `origin`; `last` (2,): the last tile along x and y of the whole file (tile_scene's clamp); `tiles`: the big tiles
-    (a, b) that meet blocks with points."""
+    `origin` (the file's units); `last` (2,): the last tile along x and y of the whole file (tile_scene's clamp); `tiles`:
+    the big tiles (a, b) that meet blocks with points; `units`: the file's (the tiling is in metres)."""
 
     origin: np.ndarray
     tile_v: int
@@ -288,17 +300,28 @@ class TilePlan:
     per_side: int
     last: list[int]
     tiles: list[tuple[int, int]]
+    units: Units = field(default_factory=Units)
 
     def box(self, tile: tuple[int, int], buffer: float) -> np.ndarray:
-        """(4,) absolute xmin, ymin, xmax, ymax of a big tile grown by `buffer` metres and 1 m more (rounding slack)."""
+        """(4,) absolute xmin, ymin, xmax, ymax (the file's units) of a big tile grown by `buffer` metres and 1 m more
+        (rounding slack)."""
         a, b = tile
         side = self.per_side * self.tile_m
-        lo = self.origin[:2] + np.array([a * side, b * side]) - buffer - 1.0
-        return np.r_[lo, lo + side + 2 * buffer + 2.0]
+        h = self.units.horizontal
+        lo = self.origin[:2] + (np.array([a * side, b * side]) - buffer - 1.0) / h
+        return np.r_[lo, lo + (side + 2 * buffer + 2.0) / h]
+
+    def local(self, xyz: np.ndarray) -> np.ndarray:
+        """(N, 3) float64 metres of points xyz (N, 3) (the file's units) from `origin`: Scene.local_xyz before its float32
+        step (pointseg.predict.stitch.metres_from gives the same values)."""
+        local = xyz - self.origin
+        if not self.units.metric:
+            local *= np.array([self.units.horizontal, self.units.horizontal, self.units.vertical])
+        return local
 
     def tile_of(self, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each point's tile (tx, ty) of the patch tiling, from its local coordinates (N, 3) (float32 as inference sees
-        them, float64 as prepare does): tile_scene's own computation for the whole file."""
+        """Each point's tile (tx, ty) of the patch tiling, from its local coordinates in metres (N, 3) (float32, as
+        inference and prepare see them): tile_scene's own computation for the whole file."""
         return point_tiles(voxel_cells(local, self.voxel_size), self.tile_v, self.last)
 
     def members(self, tile: tuple[int, int], tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
@@ -317,9 +340,9 @@ def plan_tiles(store: BlockStore, voxel_size: float, patch_size: float, stride: 
     origin = s.origin
     tile_v, _, _ = tile_units(patch_size, stride, voxel_size)
     tile_m = tile_v * voxel_size
-    top = s.maxs[:2] - origin[:2]
+    top = (s.maxs[:2] - origin[:2]) * s.units.horizontal  # metres, as Scene.local_xyz computes them
     last = last_tiles([float(np.float32(t)) if float32 else float(t) for t in top], tile_m)
-    density = store.densest()
+    density = store.densest() / s.units.horizontal**2  # points per m^2
     fit = (math.sqrt(max_points / density) - 2 * buffer) / tile_m if density > 0 else math.inf
     span = max(last) + 1  # tiles along the longer side
     per_side = math.ceil(span / math.ceil(span / min(max(1, math.floor(fit)), span)))  # as many big tiles, of even size
@@ -327,7 +350,23 @@ def plan_tiles(store: BlockStore, voxel_size: float, patch_size: float, stride: 
         log.warning("%s: even a big tile of one %g m tile with its %g m buffer holds about %d points at the densest block's %.0f "
                     "points per m^2, more than the memory budget's %d; memory may exceed the budget", s.path.name, tile_m, buffer,
                     int(density * (tile_m + 2 * buffer) ** 2), density, max_points)
-    plan = TilePlan(origin, tile_v, tile_m, voxel_size, per_side, last, [])
-    n = [last[0] // per_side + 1, last[1] // per_side + 1]
-    plan.tiles = [(a, b) for a in range(n[0]) for b in range(n[1]) if store.blocks_meeting(plan.box((a, b), 0.0))]
+    plan = TilePlan(origin, tile_v, tile_m, voxel_size, per_side, last, [], s.units)
+    plan.tiles = _tiles_meeting_blocks(store, plan)
     return plan
+
+
+def _tiles_meeting_blocks(store: BlockStore, plan: TilePlan) -> list[tuple[int, int]]:
+    """The big tiles (a, b), sorted, whose box (1 m of slack) meets a block with points: found from the blocks, so a
+    file with a far outlier does not make a grid of big tiles over the empty space between."""
+    n = [plan.last[0] // plan.per_side + 1, plan.last[1] // plan.per_side + 1]
+    side_m = plan.per_side * plan.tile_m
+    h = plan.units.horizontal
+    found: set[tuple[int, int]] = set()
+    for key in store.counts:  # a loop over blocks
+        corner = np.asarray(key, np.float64) * store.side
+        lo = np.floor(((corner - plan.origin[:2]) * h - 1.0) / side_m).astype(np.int64)
+        hi = np.floor(((corner + store.side - plan.origin[:2]) * h + 1.0) / side_m).astype(np.int64)
+        for a in range(max(0, int(lo[0])), min(n[0] - 1, int(hi[0])) + 1):
+            for b in range(max(0, int(lo[1])), min(n[1] - 1, int(hi[1])) + 1):
+                found.add((a, b))
+    return sorted(found)

@@ -7,14 +7,14 @@ import torch
 
 from pointseg.config import Config
 from pointseg.data.augment import augment
-from pointseg.data.features import PatchSample, check_scene_features, point_features, voxel_mean
+from pointseg.data.features import PatchSample, PointAttributes, check_scene_features, point_features, voxel_mean
 from pointseg.data.manifest import load_manifest
 from pointseg.data.patches import TileTables, assemble
 from pointseg.data.voxelize import voxelize
 from pointseg.errors import InputError, InputNotFoundError
 
 _ARRAYS = ("xyz", "labels", "order", "tile_offsets", "point_voxel", "voxel_offsets", "voxel_coords", "patch_offsets", "patch_tiles")
-_OPTIONAL_ARRAYS = ("rgb", "intensity")  # present only for scenes whose files have them
+_OPTIONAL_ARRAYS = ("rgb", "intensity", "returns", "hag")  # present only for scenes whose files have them (hag: data.hag)
 
 
 class PreparedScene:
@@ -100,7 +100,13 @@ class PatchDataset(torch.utils.data.Dataset):
         used = {name for name, _ in self.items}
         for s in self.manifest["scenes"]:  # older manifests have no "rgb"/"intensity" keys: every scene had rgb
             if s["name"] in used:
-                check_scene_features(s["file"], s.get("rgb", True), s.get("intensity", False), cfg.features, training=True)
+                present = {"rgb": s.get("rgb", True), "intensity": s.get("intensity", False), "returns": s.get("returns", False)}
+                check_scene_features(s["file"], present, cfg.features, training=True)
+                if cfg.features.needs_ground and not s.get("hag", False):
+                    raise InputError(f"{self.root}: prepared without heights above ground, but the features use them (features.hag or "
+                                     f"z_reference: ground); "
+                                     f"prepare again with data.hag=true")
+        self.intensity_reference = {s["name"]: s.get("intensity_reference") for s in self.manifest["scenes"]}
         if not self.items:
             counts = self.manifest["split"]["patches"]
             raise InputError(f"{self.root}: no patches in split(s) {list(splits)} (the prepared split has {counts}); "
@@ -129,24 +135,20 @@ class PatchDataset(torch.utils.data.Dataset):
             points = scene.patch_points(patch["patch"])
         else:
             points, coords, inverse = scene.patch(patch["patch"])
-        a = scene.arrays
+        a, f = scene.arrays, self.cfg.features
         xyz = a["xyz"][points]
-        rgb = a["rgb"][points] if self.cfg.features.rgb else None
-        intensity = a["intensity"][points] if self.cfg.features.intensity else None
+        wanted = {"rgb": f.rgb, "intensity": f.intensity, "returns": f.returns, "hag": f.needs_ground}
+        attributes = PointAttributes(*(a[k][points] if on else None for k, on in wanted.items()), self.intensity_reference[name])
         labels = a["labels"][points].astype(np.int64)
         b = patch["bounds"]
         centre = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], np.float32)
         half = self.cfg.data.patch_size / 2
         if augmenting:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            xyz, rgb = augment(xyz, rgb, centre, self.cfg.augment, rng)
+            xyz, attributes = augment(xyz, attributes, centre, self.cfg.augment, rng)
             vox = voxelize(xyz, self.cfg.data.voxel_size)
             coords, inverse = vox.coords, vox.inverse
         inverse_t = torch.from_numpy(np.asarray(inverse, np.int64))
-        feats = point_features(_tensor(np.asarray(xyz, np.float32)), torch.zeros(len(points), dtype=torch.int64), torch.from_numpy(centre[None]),
-                               half, self.cfg.features, _tensor(rgb), _tensor(intensity))
+        feats = point_features(torch.from_numpy(np.ascontiguousarray(xyz, np.float32)), torch.zeros(len(points), dtype=torch.int64),
+                               torch.from_numpy(centre[None]), half, f, attributes.to_torch())
         return PatchSample(coords, voxel_mean(feats, inverse_t, len(coords)).numpy(), inverse_t.numpy(), labels, points)
-
-
-def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
-    return None if a is None else torch.from_numpy(np.ascontiguousarray(a))

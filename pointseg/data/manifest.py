@@ -61,6 +61,26 @@ def patch_entries(tiled: "TiledScene", tile_counts: np.ndarray) -> list[dict[str
     return patches
 
 
+def prepared_identity(prepared: str | Path) -> dict[str, Any]:
+    """What identifies a prepared set, kept in checkpoints: the sha256 of its manifest (which holds every scene's
+    sha256, the data config and the split; prepare gives the same manifest for the same inputs), its scenes, and
+    where it was (for the message only: a copy elsewhere is the same set)."""
+    from pointseg.io.identity import file_sha256
+
+    manifest = load_manifest(prepared)
+    return {"manifest_sha256": file_sha256(Path(prepared) / "manifest.json"), "scenes": [s["name"] for s in manifest["scenes"]],
+            "path": str(Path(prepared).resolve())}
+
+
+def identity_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Why two prepared sets differ, in words: the scenes that are in one only, or else their content or split."""
+    only_old = sorted(set(old.get("scenes", [])) - set(new["scenes"]))
+    only_new = sorted(set(new["scenes"]) - set(old.get("scenes", [])))
+    if only_old or only_new:
+        return (f"scenes only in the run's data: {only_old or 'none'}; only in --data: {only_new or 'none'}")
+    return "the same scene names, but other scene files, data settings or split (the manifests differ)"
+
+
 def load_manifest(prepared: str | Path) -> dict[str, Any]:
     """Read a prepared directory's manifest, checking its format version."""
     path = Path(prepared) / "manifest.json"

@@ -2,9 +2,11 @@
 
 Layout of the output directory:
     manifest.json                   scenes, patches (bounds, sizes, split), class counts and weights, config
-    scenes/<name>/xyz.npy           (N, 3) float32, local coordinates (original - origin), in file order
+    scenes/<name>/xyz.npy           (N, 3) float32, local coordinates in metres ((original - origin) x units), in file order
                  /rgb.npy           (N, 3) uint8, only for scenes with colour (manifest scene "rgb": true)
                  /intensity.npy     (N,) float32 as stored, only for scenes with intensity ("intensity": true)
+                 /returns.npy       (N, 2) uint8 return number and number of returns, only for scenes with them
+                 /hag.npy           (N,) float32 metres above the SMRF ground, with data.hag
                  /labels.npy        (N,) int16, -100 ignored
                  /order.npy         (N,) int32, point indices sorted by tile
                  /tile_offsets.npy  (T+1,) int64, tile t holds order[tile_offsets[t]:tile_offsets[t+1]]
@@ -29,17 +31,22 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from pointseg.config import DataConfig
+from pointseg.config import DataConfig, FeatureConfig
 from pointseg.constants import NUM_CLASSES
+from pointseg.data.features import scene_attributes
+from pointseg.data.ground import height_above_ground
+from pointseg.data.groups import group_cell, set_aside, spatial_groups
 from pointseg.data.manifest import build_manifest, patch_entries
 from pointseg.data.prepare_large import needs_tiling, prepare_large_scene
 from pointseg.data.split import EXCLUDED, TRAIN, VAL, split_leak_free, split_random
 from pointseg.data.tiling import tile_scene
 from pointseg.errors import InputError, InputNotFoundError, OutputExistsError, PointCloudError
-from pointseg.io import atomic_save_npy, atomic_write_text, read_scene, scene_name
-from pointseg.io.atomic import pid_alive
+from pointseg.io import Scene, atomic_save_npy, atomic_write_text, read_scene, scene_name
 from pointseg.io.identity import file_sha256
 from pointseg.io.ownership import check_removable, dir_kind, foreign_files, mark_dir, remove_tree
+from pointseg.io.predictions import is_labelled_output
+from pointseg.io.run_lock import RunLock, lock_beside
+from pointseg.processes import exit_with_parent, gone, parse_tag, tag
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,24 @@ class SceneJob:
     is_test: bool
 
 
+def set_aside_outliers(scene: Scene, patch_size: float) -> tuple[Scene, int]:
+    """The scene without its far outliers (pointseg.data.groups.set_aside: the smallest groups of points more than two
+    patches from the rest, together at most 1% of the points), and how many were set aside (named in a warning).
+    They would stretch the tile grid over the empty space between and coarsen the float32 coordinates of the bulk."""
+    group, n_groups = spatial_groups(scene.xyz[:, :2] * scene.units.horizontal, group_cell(patch_size))  # metres
+    aside = set_aside(group, n_groups)
+    n = int(aside.sum())
+    if not n:
+        return scene, 0
+    first = int(np.flatnonzero(aside)[0])
+    log.warning("%s: %d point(s) more than %g m from the rest of the scene (e.g. point %d at %.2f, %.2f, %.2f) set aside: "
+                "not used for training", scene.path, n, group_cell(patch_size), first + 1, *scene.xyz[first])
+    keep = ~aside
+    pick = lambda a: None if a is None else a[keep]  # noqa: E731
+    return Scene(scene.path, scene.xyz[keep], pick(scene.rgb), pick(scene.labels), pick(scene.instance), scene.n_out_of_range_labels,
+                 pick(scene.intensity), units=scene.units, returns=pick(scene.returns)), n
+
+
 def prepare_scene(job: SceneJob) -> dict[str, Any]:
     """Read, validate, tile and voxelize one scene; write its arrays; return its manifest entry."""
     start = time.perf_counter()
@@ -74,16 +99,18 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
     stride = cfg.test_stride if job.is_test else cfg.train_stride
     if needs_tiling(path, cfg.max_memory):  # larger than memory: tile by tile from disk, into the same arrays
         entry = prepare_large_scene(path, job.out_dir, cfg, stride)
+        patches = entry.pop("patches")
         return {"name": scene_name(path), "number": scene_number(path), "file": path.name, **entry,
-                "role": "test" if job.is_test else "trainval", "stride": stride, "seconds": time.perf_counter() - start}
+                "role": "test" if job.is_test else "trainval", "stride": stride, "patches": patches, "seconds": time.perf_counter() - start}
     with ThreadPoolExecutor(max_workers=1) as hasher:  # hashlib releases the GIL: hashing overlaps parsing
         digest = hasher.submit(file_sha256, path)
-        scene = read_scene(path, cfg.class_map)
+        scene = read_scene(path, cfg.class_map, cfg.units)
         digest = digest.result()
     scene.source = None  # a LAS file's full record is not needed here
+    scene, n_aside = set_aside_outliers(scene, cfg.patch_size)
     if scene.labels is None:
         raise unlabelled_error(path, cfg.class_map)
-    local = scene.xyz - scene.origin
+    local = scene.local_xyz()  # metres
     tiled = tile_scene(local, cfg.voxel_size, cfg.patch_size, stride, cfg.min_points_per_patch, cfg.sparse_patch_policy)
     labels = scene.labels
     valid = labels >= 0
@@ -98,6 +125,10 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
         atomic_save_npy(d / "rgb.npy", scene.rgb)
     if scene.intensity is not None:
         atomic_save_npy(d / "intensity.npy", scene.intensity.astype(np.float32))
+    if scene.returns is not None:
+        atomic_save_npy(d / "returns.npy", scene.returns.astype(np.uint8))
+    if cfg.hag:
+        atomic_save_npy(d / "hag.npy", height_above_ground(local, scene.returns))
     atomic_save_npy(d / "labels.npy", labels.astype(np.int16))
     atomic_save_npy(d / "order.npy", tiled.order.astype(np.int32))
     for name in ("tile_offsets", "point_voxel", "voxel_offsets", "voxel_coords", "patch_offsets", "patch_tiles"):
@@ -110,11 +141,16 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
         "file": path.name,
         "sha256": digest,
         "points": len(scene),
+        "set_aside_points": n_aside,
         "ignored_points": int((~valid).sum()),
         "out_of_range_labels": scene.n_out_of_range_labels,
         "origin": scene.origin.tolist(),
+        "units": [scene.units.horizontal, scene.units.vertical],
         "rgb": scene.rgb is not None,
         "intensity": scene.intensity is not None,
+        "intensity_reference": scene_attributes(scene, INTENSITY_ONLY).intensity_reference,
+        "returns": scene.returns is not None,
+        "hag": cfg.hag,
         "role": "test" if job.is_test else "trainval",
         "stride": stride,
         "patches": patches,
@@ -142,7 +178,16 @@ def find_scenes(src: Path, pattern: str, test_scenes: list[int | str] | None = N
     files = sorted((p for p in src.glob(pattern) if p.is_file()), key=lambda p: (scene_number(p) is None, scene_number(p) or 0, p.name))
     if not files:
         raise InputNotFoundError(f"{src}: no scene files matching '{pattern}' (data.scene_glob)")
-    matched = set(files)
+    outputs = [p for p in files if is_labelled_output(p)]
+    if outputs:  # e.g. infer --out was this folder: a labelled copy of a test scene must not become training data
+        log.warning("%s: skipped %d labelled output(s) of pointseg (not training data): %s", src, len(outputs), _some([p.name for p in outputs]))
+        files = [p for p in files if p not in set(outputs)]
+        if not files:
+            raise InputNotFoundError(f"{src}: only pointseg's labelled outputs match '{pattern}' (data.scene_glob); no scenes to prepare")
+    broken = sorted(p.name for p in src.glob(pattern) if p.is_symlink() and not p.exists())
+    if broken:
+        log.warning("%s: skipped %d broken link(s) (missing target or a loop): %s", src, len(broken), _some(broken))
+    matched = set(files) | set(outputs)
     skipped = sorted(p.name for p in src.iterdir() if p.is_file() and not p.name.startswith(".") and p not in matched)
     if skipped:
         log.warning("%s: skipped %d file(s) that do not match data.scene_glob '%s': %s", src, len(skipped), pattern, _some(skipped))
@@ -193,11 +238,17 @@ def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: 
     if not out.name:  # '.', '/', 'a/..': name the directory itself
         out = out.resolve()
     check_out_against_src(src, out)
+    check_output_dir(out, overwrite)  # before anything is made beside it
+    with RunLock(lock_beside(out), out):
+        return _prepare_locked(src, out, cfg, workers, overwrite, progress)
+
+
+def _prepare_locked(src: Path, out: Path, cfg: DataConfig, workers: int, overwrite: bool, progress: bool) -> dict[str, Any]:
     clean_prepare_leftovers(out)
     check_output_dir(out, overwrite)
     files = find_scenes(src, cfg.scene_glob, cfg.test_scenes)
     start = time.perf_counter()
-    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    partial = out.with_name(f".{out.name}.partial-{tag()}")
     names = [scene_name(f) for f in files]
     if len(set(names)) < len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -209,7 +260,7 @@ def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: 
     mark_dir(partial, KIND)
     try:
         if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
                 scenes = list(tqdm(pool.map(prepare_scene, jobs), total=len(jobs), desc="prepare", unit="scene", disable=not progress))
         else:
             scenes = [prepare_scene(j) for j in tqdm(jobs, desc="prepare", unit="scene", disable=not progress)]
@@ -218,7 +269,7 @@ def prepare_dataset(src: str | Path, out: str | Path, cfg: DataConfig, workers: 
         atomic_write_text(partial / "manifest.json", json.dumps(manifest, indent=1))
         check_output_dir(out, overwrite)  # again: the user may have put something there meanwhile
         if out.exists() and any(out.iterdir()):
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            old = out.with_name(f".{out.name}.old-{tag()}")
             os.replace(out, old)
             os.replace(partial, out)
             remove_tree(old, KIND)
@@ -248,6 +299,7 @@ def check_out_against_src(src: Path, out: Path) -> None:
         raise InputError(f"--out {out} contains the source directory --src {src}; replacing it would delete the scenes; choose another --out")
 
 
+INTENSITY_ONLY = FeatureConfig(xyz=False, rgb=False, intensity=True)
 KIND = "prepared"  # the kind of folder prepare makes (pointseg.io.ownership)
 
 
@@ -263,15 +315,20 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
 
 
 def clean_prepare_leftovers(out: Path) -> None:
-    """What a killed prepare of `out` left beside it: `.OUT.partial-PID` (removed) and `.OUT.old-PID`
-    (the previous output, mid-replacement: restored when `out` is missing, else removed). Live PIDs are left alone."""
+    """What a killed prepare of `out` on this machine left beside it: `.OUT.partial-PID@MACHINE` (removed) and
+    `.OUT.old-PID@MACHINE` (the previous output, mid-replacement: restored when `out` is missing, else removed).
+    Folders of live processes and of other machines are left alone; so are those named without a machine (an older
+    pointseg), named in a warning."""
     parent = out.parent
     if not parent.is_dir():
         return
     for kind in ("partial", "old"):
-        for p in sorted(parent.glob(f".{out.name}.{kind}-*")):
-            pid = p.name.rsplit("-", 1)[1]
-            if not pid.isdigit() or pid_alive(int(pid)) or not p.is_dir():
+        prefix = f".{out.name}.{kind}-"
+        for p in sorted(parent.glob(f"{prefix}*")):
+            owner = parse_tag(p.name[len(prefix):])
+            if owner is None and p.is_dir() and p.name[len(prefix):].isdigit():
+                log.warning("%s: left in place: %s carries no machine name (an older pointseg); remove it if no prepare is running", out, p.name)
+            if owner is None or not gone(*owner) or not p.is_dir():
                 continue
             if dir_kind(p) != KIND or (kind == "old" and foreign_files(p)):
                 continue  # not prepare's (a partial folder is prepare's work in progress, marked when it was made)
@@ -280,7 +337,7 @@ def clean_prepare_leftovers(out: Path) -> None:
                 log.warning("%s: restored from %s, left by a prepare killed while replacing it", out, p.name)
             else:
                 shutil.rmtree(p)
-                log.warning("%s: removed %s, left by a killed prepare (process %s)", parent, p.name, pid)
+                log.warning("%s: removed %s, left by a killed prepare (process %s)", parent, p.name, owner[0])
 
 
 __all__ = ["EXCLUDED", "TRAIN", "VAL", "prepare_dataset", "prepare_scene"]

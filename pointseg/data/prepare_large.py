@@ -7,6 +7,10 @@ scene's arrays on disk: the per-point arrays (xyz, rgb, intensity, labels) at th
 tile-sorted ones (order, point_voxel) and the voxels once every tile's size is known. Tile and patch tables come from
 the tiles' point counts alone (pointseg.data.tiling.patch_tables, sparse patches merged as usual), so every patch is
 whole and the prepared scene is the one the in-memory prepare makes (tests/test_large.py compares every array).
+Coordinates are in metres (the file's units from its CRS or data.units), returns and intensity carried as the in-memory
+prepare carries them; with data.hag each big tile's heights above ground come from the big tile and a buffer of one
+patch around it (the in-memory prepare's ground is the whole scene's: they agree but for the SMRF's edge effects).
+Unlike the in-memory prepare, far outliers are not set aside (set_aside_points is 0).
 Memory: one big tile, one window of an array.
 """
 
@@ -19,6 +23,7 @@ import numpy as np
 
 from pointseg.config import DataConfig
 from pointseg.constants import NUM_CLASSES
+from pointseg.data.ground import height_above_ground
 from pointseg.data.manifest import patch_entries
 from pointseg.data.blocks import block_side, estimate_points, memory_budget, plan_tiles, split_file
 from pointseg.data.tiling import TiledScene, make_grid, patch_tables, tile_units
@@ -55,15 +60,16 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
     class_map = load_class_map(cfg.class_map) if path.suffix.lower() in (".las", ".laz") else None
     with ThreadPoolExecutor(max_workers=1) as hasher:  # hashing overlaps the pass
         digest = hasher.submit(file_sha256, path)
-        store = split_file(path, work, class_map, block_side(path, points_per_tile))
+        store = split_file(path, work, class_map, block_side(path, points_per_tile), units=cfg.units)
         digest = digest.result()
     s = store.summary
     if not s.labels:
         raise unlabelled_error(path, cfg.class_map)
-    plan = plan_tiles(store, cfg.voxel_size, cfg.patch_size, stride, points_per_tile, 0.0, float32=False)
+    buffer = cfg.patch_size if cfg.hag else 0.0  # the ground under a big tile's edge needs the points beyond it
+    plan = plan_tiles(store, cfg.voxel_size, cfg.patch_size, stride, points_per_tile, buffer)  # float32 metres: Scene.local_xyz
     tile_v, per_patch, per_stride = tile_units(cfg.patch_size, stride, cfg.voxel_size)
     # the whole scene's grid, as tile_scene makes it: from the tiles of its lowest and highest points (tiles grow with x, y)
-    tx, ty = plan.tile_of(np.stack([s.mins - s.origin, s.maxs - s.origin]))
+    tx, ty = plan.tile_of(plan.local(np.stack([s.mins, s.maxs])).astype(np.float32))
     start = (int(tx[0]) // per_stride * per_stride, int(ty[0]) // per_stride * per_stride)
     grid = make_grid((int(tx[1]) - start[0] + 1, int(ty[1]) - start[1] + 1), per_patch, per_stride, plan.tile_m, start)
     n_tiles = grid.tile_shape[0] * grid.tile_shape[1]
@@ -73,23 +79,29 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
         columns["rgb"] = (np.uint8, (3,))
     if s.intensity:
         columns["intensity"] = (np.float32, ())
+    if s.returns:
+        columns["returns"] = (np.uint8, (2,))
+    if cfg.hag:
+        columns["hag"] = (np.float32, ())
     per_point = PointColumns(out_dir, s.points, columns)
     counts = np.zeros(n_tiles, np.int64)
     voxel_counts = np.zeros(n_tiles, np.int64)
     tile_counts = np.zeros((n_tiles, NUM_CLASSES), np.int64)
     parts = []
     for k, tile in enumerate(plan.tiles):  # a loop over big tiles
-        rec = store.read_box(plan.box(tile, 0.0))
-        local = rec["xyz"] - s.origin
+        rec = store.read_box(plan.box(tile, buffer))
+        local = plan.local(rec["xyz"]).astype(np.float32)  # as Scene.local_xyz
         tx, ty = plan.tile_of(local)
         keep = plan.members(tile, tx, ty)
         if not keep.any():
             continue
+        hag = height_above_ground(local, rec["returns"] if s.returns else None)[keep] if cfg.hag else None
         rec, local, tx, ty = rec[keep], local[keep], tx[keep], ty[keep]
         tile_id = (tx - start[0]) * grid.tile_shape[1] + (ty - start[1])
         by_index = np.argsort(rec["index"])
         order = by_index[np.argsort(tile_id[by_index], kind="stable")]  # by tile, file order within a tile: tile_scene's order
         rec, local, tile_id = rec[order], local[order], tile_id[order]
+        hag = None if hag is None else hag[order]
         labels = rec["label"]
         rows = rec["index"]
         by_row = np.argsort(rows)
@@ -98,6 +110,10 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
             values["rgb"] = s.rgb(rec["colour"])[by_row]
         if "intensity" in columns:
             values["intensity"] = rec["intensity"][by_row]
+        if "returns" in columns:
+            values["returns"] = rec["returns"][by_row]
+        if hag is not None:
+            values["hag"] = hag[by_row]
         per_point.write(rows[by_row], values)
         valid = labels >= 0
         tile_counts += np.bincount(tile_id[valid] * NUM_CLASSES + labels[valid], minlength=n_tiles * NUM_CLASSES).reshape(n_tiles, NUM_CLASSES)
@@ -134,11 +150,16 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
     return {
         "sha256": digest,
         "points": s.points,
+        "set_aside_points": 0,
         "ignored_points": int(s.points - tile_counts.sum()),
         "out_of_range_labels": s.out_of_range_labels,
         "origin": s.origin.tolist(),
+        "units": [s.units.horizontal, s.units.vertical],
         "rgb": s.colour_rule is not None,
         "intensity": s.intensity,
+        "intensity_reference": s.intensity_reference,
+        "returns": s.returns,
+        "hag": cfg.hag,
         "patches": patch_entries(tiled, tile_counts),
     }
 

@@ -1,11 +1,13 @@
 """Atomic file output: write to a temporary file in the target folder, then rename over the target.
 
-Temporary files are named `.NAME.PID.XXXXXXXX.tmp` (PID: the writing process), so a later run can tell
-the leftovers of a killed run (its PID is gone) from the files of a run still writing: see
-`clean_stale_temp_files`.
+Temporary files are named `.NAME.PID@MACHINE.XXXXXXXX.tmp` (the writing process and its machine, see
+pointseg.processes), so a later run can tell the leftovers of a killed run (a PID of this machine that is gone) from
+the files of a run still writing, here or on another machine sharing the folder: see `clean_stale_temp_files`.
+Writes that fail for lack of space or permission raise OutputNotWritable (one line naming the file).
 """
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -15,25 +17,29 @@ from pathlib import Path
 
 import numpy as np
 
+from pointseg.errors import OutputNotWritable
 from pointseg.io.ownership import check_replaceable, record
+from pointseg.processes import gone, pid_alive, tag
+
+__all__ = ["atomic_path", "atomic_save_npy", "atomic_write_text", "clean_stale_temp_files", "pid_alive", "temp_prefix"]
 
 log = logging.getLogger(__name__)
 
-# .NAME.PID.RANDOM.tmp (mkstemp's random part has no dots)
-TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+# .NAME.PID@MACHINE.RANDOM.tmp (mkstemp's random part has neither dots nor '@')
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<machine>[A-Za-z0-9_~-]+)\.[^.@]+\.tmp$")
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)  # a write into the temporary file failing
+NOT_WRITABLE = (*NO_SPACE, errno.EACCES, errno.EPERM)  # making, renaming the temporary file failing
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine (ours counts as alive)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+def temp_prefix(name: str) -> str:
+    """The start of a temporary file's name for target `name`: '.NAME.PID@MACHINE.'."""
+    return f".{name}.{tag()}."
+
+
+def not_writable(path: Path, err: OSError) -> OutputNotWritable:
+    """The one-line error for a write that failed for lack of space or permission."""
+    fix = "free some space or write elsewhere" if err.errno in NO_SPACE[:3] else "choose a folder you can write to"
+    return OutputNotWritable(f"{path}: cannot write it ({err.strerror or err}); nothing half-written was left; {fix}")
 
 
 @contextlib.contextmanager
@@ -45,8 +51,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     check_replaceable(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        if err.errno in NOT_WRITABLE:
+            raise not_writable(path, err) from None
+        raise
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -54,18 +65,30 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
-        record(path)
+    except OSError as err:
+        tmp_path.unlink(missing_ok=True)
+        if err.errno in NO_SPACE:
+            raise not_writable(path, err) from None
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+    try:
+        os.replace(tmp_path, path)
+    except BaseException as err:
+        tmp_path.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in NOT_WRITABLE:
+            raise not_writable(path, err) from None
+        raise
+    record(path)
 
 
 def clean_stale_temp_files(directory: str | Path) -> list[Path]:
-    """Remove the temporary files that killed runs left in `directory` (their PID is gone); return them.
+    """Remove the temporary files that killed runs on this machine left in `directory` (their PID is gone); return them.
 
-    Files of a live process are kept. Hidden `.*.tmp` files without a PID (written by an older pointseg)
-    are not removed but named in a warning, since nothing tells whether a run still writes them.
+    Files of a live process, and every file of another machine (whose PIDs mean nothing here), are kept. Hidden
+    `.*.tmp` files without a PID@MACHINE tag (written by an older pointseg, or by another program) are not removed
+    but named in a warning, since nothing tells whether a run still writes them.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -75,7 +98,7 @@ def clean_stale_temp_files(directory: str | Path) -> list[Path]:
         match = TEMP_NAME.match(p.name)
         if match is None:
             unknown.append(p)
-        elif not pid_alive(int(match["pid"])):
+        elif gone(int(match["pid"]), match["machine"]):
             p.unlink(missing_ok=True)
             removed.append(p)
     if removed:

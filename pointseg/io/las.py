@@ -11,10 +11,13 @@ from pathlib import Path
 import laspy
 import numpy as np
 
+from pointseg import __version__
 from pointseg.io.atomic import atomic_path
 from pointseg.io.class_map import ClassMap
 from pointseg.errors import PointCloudError
+from pointseg.io.fields import description
 from pointseg.io.scene import Scene, SceneBounds
+from pointseg.io.units import Units, las_units, resolve_units
 from pointseg.io.validate import check_coordinates, colours_by_stored_range
 
 log = logging.getLogger(__name__)
@@ -22,6 +25,7 @@ log = logging.getLogger(__name__)
 LAS_SUFFIXES = (".las", ".laz")
 GEOKEY_DIRECTORY, GEOKEY_DOUBLES, GEOKEY_ASCII, WKT_CRS = 34735, 34736, 34737, 2112
 SMALL_CLASSIFICATION_FORMATS = range(0, 6)  # point formats 0-5 store classification in 5 bits (0..31)
+GENERATING_SOFTWARE = f"pointseg {__version__}"  # the header's 'generating software' of every file pointseg writes
 
 
 def _unreadable(path: Path, err: Exception) -> PointCloudError:
@@ -68,6 +72,11 @@ def crs_of(header: laspy.LasHeader) -> str | None:
     return text
 
 
+def read_las_header(path: str | Path) -> laspy.LasHeader:
+    """The header of a LAS/LAZ file (VLRs and EVLRs included), without its points; errors name the file."""
+    return _open_header(Path(path))
+
+
 def read_las_bounds(path: str | Path) -> SceneBounds:
     """Bounds, point count and CRS from the LAS/LAZ header alone (no points are read or decompressed)."""
     path = Path(path)
@@ -75,17 +84,26 @@ def read_las_bounds(path: str | Path) -> SceneBounds:
     return SceneBounds(path, np.asarray(header.mins, np.float64), np.asarray(header.maxs, np.float64), int(header.point_count), crs_of(header))
 
 
-def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: laspy.LazBackend | None = None) -> Scene:
+def read_las_units(path: str | Path, units: str = "auto") -> Units:
+    """The units of a LAS/LAZ file from its header alone: its CRS's, else the setting's (pointseg.io.units)."""
+    path = Path(path)
+    return resolve_units(path, las_units(path, _open_header(path)), units)
+
+
+def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: laspy.LazBackend | None = None, units: str = "auto") -> Scene:
     """Read a LAS/LAZ file.
 
     xyz: float64 from the integer coordinates, scales and offsets. rgb: the 16-bit fields mapped to 0..255
     by the range actually stored (8-bit values in 16-bit fields stay as they are); None for point formats
-    without colour or when every colour value is 0. intensity: float32 as stored; None when all 0.
+    without colour or when every colour value is 0. intensity: float32 as stored; None when all 0. returns: return number
+    and number of returns (N, 2) uint8; None when all 0.
     labels: `classification` through `class_map` (codes not in it -> -100, counted in one warning);
     None without a class map or when no point maps to a class (an unlabelled file).
+    units: the file's CRS decides (pointseg.io.units); without one, `units` ('auto' = metres, m, ft, ftUS).
     """
     path = Path(path)
-    _open_header(path)  # the header's own errors first, with the file's name
+    header = _open_header(path)  # the header's own errors first, with the file's name
+    scene_units = resolve_units(path, las_units(path, header), units)
     try:
         las = laspy.read(str(path), laz_backend=laz_backend) if laz_backend is not None else laspy.read(str(path))
     except Exception as err:
@@ -105,32 +123,28 @@ def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: l
     intensity = np.asarray(las.intensity, np.float32) if "intensity" in names else None
     if intensity is not None and not intensity.any():
         intensity = None
+    returns = np.stack([np.asarray(las.return_number, np.uint8), np.asarray(las.number_of_returns, np.uint8)], axis=1)
+    if not returns.any():
+        returns = None  # never set (all 0): no return information
     labels, n_unknown = None, 0
     if class_map is not None:
         labels, unknown = class_map.to_classes(np.asarray(las.classification))
         n_unknown = warn_unknown_codes(path, unknown, class_map)
         if not (labels >= 0).any():
             labels = None  # unlabelled (e.g. all 'unclassified'): nothing to score or train on
-    return Scene(path, xyz, rgb, labels, None, n_unknown, intensity=intensity, source=las)
+    return Scene(path, xyz, rgb, labels, None, n_unknown, intensity=intensity, source=las, units=scene_units, returns=returns)
 
 
-def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np.ndarray],
-                   classification: np.ndarray | None = None, compress: bool | None = None) -> None:
-    """Write `source` again with its header, VLRs/EVLRs and every dimension, plus `fields` as extra bytes
-    dimensions ((N,) arrays, their dtype kept) and, if given, new `classification` codes (N,), atomically.
-
-    An extra dimension of the same name already in the source (a file labelled before) is replaced.
-    compress: LAZ or LAS; None decides by the suffix of `path`.
-    """
-    path = Path(path)
-    compress = path.suffix.lower() == ".laz" if compress is None else compress
-    header = labelled_header(path, source.header, {n: v.dtype for n, v in fields.items()})
-    _write(path, laspy.LasData(header, labelled_points(path, header, source.points, fields, classification)), compress, source.header)
+def extra_dimensions(fields: dict[str, "np.ndarray | np.dtype"]) -> list[laspy.ExtraBytesParams]:
+    """Extra-bytes definitions of `fields` {name: (N,) array or dtype}: their dtypes and pointseg's descriptions (<= 32 characters)."""
+    return [laspy.ExtraBytesParams(name=n, type=np.dtype(getattr(v, "dtype", v)), description=description(n)) for n, v in fields.items()]
 
 
-def labelled_header(path: Path, source: laspy.LasHeader, fields: dict[str, np.dtype]) -> laspy.LasHeader:
-    """A copy of `source` (VLRs/EVLRs, scales, offsets) with `fields` as extra bytes dimensions: the header of the
-    labelled copy at `path`. An extra dimension of the same name already in the source is replaced (with a warning)."""
+def copy_header(path: Path, source: laspy.LasHeader, fields: dict[str, "np.ndarray | np.dtype"], crs=None) -> laspy.LasHeader:
+    """The header of a labelled copy at `path`: the source's (version, point format, scales, offsets, VLRs/EVLRs with the
+    CRS) plus `fields` ({name: array or dtype}) as extra dimensions (one of the same name already in the source, from a
+    file labelled before, is replaced, with a warning), pointseg as generating software, and `crs` (a pyproj CRS) when
+    the source carries none. The same header for a file written at once or in chunks (pointseg.io.stream)."""
     header = copy.deepcopy(source)
     replaced = [n for n in fields if n in set(header.point_format.extra_dimension_names)]
     if replaced:
@@ -139,9 +153,30 @@ def labelled_header(path: Path, source: laspy.LasHeader, fields: dict[str, np.dt
     clash = [n for n in fields if n in set(header.point_format.dimension_names)]
     if clash:
         raise ValueError(f"{path}: {clash} are standard dimensions of point format {header.point_format.id}")
-    header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=t) for n, t in fields.items()])
+    header.add_extra_dims(extra_dimensions(fields))
     _without_ranges(header, set(fields))
+    header.generating_software = GENERATING_SOFTWARE
+    if crs is not None and crs_of(header) is None:
+        from pointseg.io.crs import add_crs
+
+        add_crs(path, header, crs)
     return header
+
+
+labelled_header = copy_header  # the name pointseg.io.stream knew it by
+
+
+def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np.ndarray],
+                   classification: np.ndarray | None = None, compress: bool | None = None, crs=None) -> None:
+    """Write `source` again with its header, VLRs/EVLRs and every dimension, plus `fields` as extra bytes
+    dimensions ((N,) arrays, their dtype kept) and, if given, new `classification` codes (N,), atomically.
+
+    compress: LAZ or LAS; None decides by the suffix of `path`. crs: a pyproj CRS for a source without one.
+    """
+    path = Path(path)
+    compress = path.suffix.lower() == ".laz" if compress is None else compress
+    header = copy_header(path, source.header, fields, crs)
+    _write(path, laspy.LasData(header, labelled_points(path, header, source.points, fields, classification)), compress, source.header)
 
 
 MIN_MAX_RELEVANT = 0b110  # extra bytes descriptor options: min (bit 1) and max (bit 2) are set (LAS 1.4 R15, table 24)
@@ -174,7 +209,7 @@ def finish_las(writer: laspy.LasWriter, source: laspy.LasHeader | None = None) -
 
 def labelled_points(path: Path, header: laspy.LasHeader, source: laspy.ScaleAwarePointRecord, fields: dict[str, np.ndarray],
                     classification: np.ndarray | None = None) -> laspy.ScaleAwarePointRecord:
-    """The points of `source` (n records, any chunk of a file) in the format of `header` (labelled_header), with
+    """The points of `source` (n records, any chunk of a file) in the format of `header` (copy_header), with
     `fields` (n,) and, if given, new `classification` codes (n,)."""
     points = laspy.ScaleAwarePointRecord.zeros(len(source), header=header)
     points.copy_fields_from(source)
@@ -218,31 +253,42 @@ def coordinate_scale(xyz: np.ndarray, offset: np.ndarray, finest: float = 1e-6) 
     return scale
 
 
-def new_header(mins: np.ndarray, maxs: np.ndarray, rgb: bool, fields: dict[str, np.dtype]) -> laspy.LasHeader:
-    """The header of a new LAS 1.4 file (point format 7 with colour, 6 without) for points within mins..maxs (3,):
-    offsets whole metres at the minimum, the finest power-of-ten scale from 1 micrometre that fits, `fields` as extra bytes."""
-    header = laspy.LasHeader(version="1.4", point_format=7 if rgb else 6)
+def new_header(path: Path, mins: np.ndarray, maxs: np.ndarray, has_rgb: bool, fields: dict[str, "np.ndarray | np.dtype"], crs=None) -> laspy.LasHeader:
+    """The header of a new LAS 1.4 file (point format 7 with colour, 6 without) for points within mins..maxs (3,)
+    float64: offsets whole metres at the minimum, the finest power-of-ten scale from 1 micrometre that fits, `fields`
+    ({name: array or dtype}) as extra dimensions, pointseg as generating software, `crs` (a pyproj CRS) or none."""
+    header = laspy.LasHeader(version="1.4", point_format=7 if has_rgb else 6)
     offset = np.floor(mins)
     header.offsets = offset
     header.scales = np.full(3, coordinate_scale(np.stack([mins, maxs]), offset))
-    header.add_extra_dims([laspy.ExtraBytesParams(name=n, type=t) for n, t in fields.items()])
+    header.add_extra_dims(extra_dimensions(fields))
     _without_ranges(header, set(fields))
+    header.generating_software = GENERATING_SOFTWARE
+    if crs is not None:
+        from pointseg.io.crs import add_crs
+
+        add_crs(path, header, crs)
     return header
 
 
 def write_las_new(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None, fields: dict[str, np.ndarray],
-                  classification: np.ndarray | None = None, intensity: np.ndarray | None = None, compress: bool | None = None) -> None:
+                  classification: np.ndarray | None = None, intensity: np.ndarray | None = None, compress: bool | None = None,
+                  crs=None) -> None:
     """A new LAS 1.4 file (point format 7 with colour, 6 without) from points read elsewhere (txt/PLY), atomically.
 
     Offsets are whole metres at the minimum; the scale is the finest power of ten from 1 micrometre that
     fits (1e-6 up to a 2 km extent), so text scenes' 6 decimals survive. rgb (N, 3) uint8 -> 16-bit (x 257).
+    Every point is return 1 of 1 (a text or PLY scene has no returns; 0 is not a valid return number).
+    crs: a pyproj CRS to write (--crs), or None.
     """
     path = Path(path)
     compress = path.suffix.lower() == ".laz" if compress is None else compress
-    header = new_header(xyz.min(axis=0), xyz.max(axis=0), rgb is not None, {n: v.dtype for n, v in fields.items()})
+    header = new_header(path, xyz.min(axis=0), xyz.max(axis=0), rgb is not None, fields, crs)
     las = laspy.LasData(header)
     las.points = laspy.ScaleAwarePointRecord.zeros(len(xyz), header=header)
     las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    las.return_number[:] = 1
+    las.number_of_returns[:] = 1
     if rgb is not None:
         las.red, las.green, las.blue = (rgb[:, i].astype(np.uint16) * 257 for i in range(3))
     if intensity is not None:

@@ -1,7 +1,8 @@
 """The one guard: pointseg replaces or removes only what it wrote.
 
 Every file pointseg writes is recorded, once its write is complete, in the ledger of its folder
-(`.pointseg-ledger.json`: file name -> size and modification time when pointseg wrote it). A path may be
+(`.pointseg-ledger.json`: file name -> size and modification time when pointseg wrote it, and for some files
+their role, e.g. "labelled" for a labelled copy of an input, which is never training data). A path may be
 replaced when it does not exist, or when it is a file the ledger lists with the same size and time: pointseg
 wrote it and nobody changed it since. A folder pointseg made whole (prepared data, the demo's folder) also
 records its kind, and may be removed only when it has that kind and holds nothing but such files. Anything
@@ -23,16 +24,28 @@ from pathlib import Path
 from typing import Any
 
 from pointseg.errors import OutputExistsError
+from pointseg.processes import tag
 
 LEDGER = ".pointseg-ledger.json"
 LOCK = ".pointseg-ledger.lock"
+RUN_LOCK = "pointseg-run.lock"  # run locks (pointseg.io.run_lock): `.pointseg-run.lock` or `.NAME.pointseg-run.lock`
 OWN_FILES = (LEDGER, LOCK)
 VERSION = 1
+LABELLED = "labelled"  # the role of a labelled copy of an input (<scene>_pred.*): pointseg's output, never a scene to learn from
 
 
 def _stat_key(path: Path) -> dict[str, int]:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _unchanged(entry: dict[str, Any] | None, path: Path) -> bool:
+    return entry is not None and {k: entry.get(k) for k in ("size", "mtime_ns")} == _stat_key(path)
+
+
+def is_own_file(name: str) -> bool:
+    """The ledger, its lock and run locks: pointseg's bookkeeping, never a user's file."""
+    return name in OWN_FILES or (name.startswith(".") and name.endswith(RUN_LOCK))
 
 
 def _read(folder: Path) -> dict[str, Any]:
@@ -54,22 +67,31 @@ def _locked(folder: Path) -> Iterator[dict[str, Any]]:
         try:
             data = _read(folder)
             yield data
-            tmp = folder / f".{LEDGER}.{os.getpid()}.tmp"
+            tmp = folder / f".{LEDGER}.{tag()}.ledger.tmp"  # the temporary-file form of pointseg.io.atomic
             tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
             os.replace(tmp, folder / LEDGER)
         finally:
             fcntl.lockf(lock, fcntl.LOCK_UN)
 
 
-def record(*paths: str | Path) -> None:
-    """Record files pointseg has just written (or appended to) as its own."""
+def record(*paths: str | Path, role: str | None = None) -> None:
+    """Record files pointseg has just written (or appended to) as its own; `role` (e.g. LABELLED) says what they are."""
     by_folder: dict[Path, list[Path]] = {}
     for p in map(Path, paths):
         by_folder.setdefault(p.parent, []).append(p)
     for folder, files in by_folder.items():
         with _locked(folder) as data:
             for p in files:
-                data["files"][p.name] = _stat_key(p)
+                data["files"][p.name] = _stat_key(p) | ({"role": role} if role else {})
+
+
+def role_of(path: str | Path) -> str | None:
+    """The role recorded for a file pointseg wrote and nobody changed since (e.g. LABELLED), else None."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        return None
+    entry = _read(path.parent)["files"].get(path.name)
+    return entry.get("role") if _unchanged(entry, path) else None
 
 
 def forget(*paths: str | Path) -> None:
@@ -83,12 +105,11 @@ def forget(*paths: str | Path) -> None:
 def is_ours(path: str | Path) -> bool:
     """Whether `path` is a file pointseg wrote and nobody changed since (ledger files count as ours)."""
     path = Path(path)
-    if path.name in OWN_FILES:
+    if is_own_file(path.name):
         return True
     if path.is_symlink() or not path.is_file():
         return False
-    entry = _read(path.parent)["files"].get(path.name)
-    return entry is not None and entry == _stat_key(path)
+    return _unchanged(_read(path.parent)["files"].get(path.name), path)
 
 
 def foreign(paths: Iterable[str | Path]) -> list[Path]:
@@ -146,7 +167,7 @@ def check_removable(folder: str | Path, kind: str) -> None:
     found_kind = dir_kind(folder)
     if found_kind != kind:
         what = f"a {found_kind} folder, not a {kind} one" if found_kind else f"not a {kind} folder pointseg made"
-        held = sorted(p.name for p in folder.iterdir() if p.name not in OWN_FILES)
+        held = sorted(p.name for p in folder.iterdir() if not is_own_file(p.name))
         raise OutputExistsError(f"{folder}: {what} (it holds {_names(held)}); nothing was changed; choose a new or empty folder")
     found = foreign_files(folder)
     if found:

@@ -10,8 +10,9 @@ from pointseg.errors import PointCloudError
 from pointseg.io.scene import Scene
 from pointseg.io.validate import check_coordinates, colours_by_stored_range, labels_to_int
 
-# Names a semantic label goes by in the wild (CloudCompare, PDAL, Open3D exports), matched case-insensitively.
-LABEL_FIELD_NAMES: tuple[str, ...] = ("class", "label", "semantic", "scalar_classification", "classification", "scalar_label")
+# Names a semantic label goes by in the wild (CloudCompare, PDAL, Open3D exports), matched case-insensitively, in this
+# order; scalar_class: pointseg's own PLY outputs (pointseg.io.fields), also after CloudCompare has saved them again.
+LABEL_FIELD_NAMES: tuple[str, ...] = ("class", "scalar_class", "label", "semantic", "scalar_classification", "classification", "scalar_label")
 COLOUR_FIELD_NAMES: tuple[tuple[str, str, str], ...] = (("red", "green", "blue"), ("r", "g", "b"), ("diffuse_red", "diffuse_green", "diffuse_blue"))
 INTENSITY_FIELD_NAMES: tuple[str, ...] = ("intensity", "scalar_intensity")
 

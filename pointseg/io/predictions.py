@@ -1,8 +1,10 @@
 """Prediction files: their names (<scene>_pred.<ply|las|laz> and the <scene>_pred.json record beside them) and
-the one reader of what tools/infer.py writes into them (predicted class, confidence, entropy).
+the one reader of what tools/infer.py writes into them (predicted class, confidence, entropy, the input's classes).
 
-PLY keeps the prediction in `class` (and `confidence`, `entropy`); LAS/LAZ in the extra dimensions
-`pred_class`, `confidence`, `entropy`.
+PLY keeps the prediction in `scalar_class` (and `scalar_confidence`, `scalar_entropy`; older outputs: `class`,
+`confidence`, `entropy`); LAS/LAZ in the extra dimensions `pred_class`, `confidence`, `entropy` (pointseg.io.fields).
+The input's classification, ground truth through a class map: a LAS/LAZ file's `original_class` (written by
+--write-class classification), else its `classification`; a PLY's `scalar_original_class` (of a LAS/LAZ input).
 """
 
 from dataclasses import dataclass
@@ -12,14 +14,16 @@ import numpy as np
 
 from pointseg.constants import NUM_CLASSES
 from pointseg.errors import InputNotFoundError, PointCloudError
-from pointseg.io.class_map import ClassMap
+from pointseg.io.class_map import ClassMap, load_class_map
+from pointseg.io.fields import ORIGINAL_CLASS, unprefixed
 from pointseg.io.scene import Scene, scene_name
 
 PRED_TAG = "_pred"  # <scene>_pred.<format>
 OUTPUT_SUFFIXES: tuple[str, ...] = (".ply", ".las", ".laz")
 RECORD_SUFFIX = f"{PRED_TAG}.json"  # written after the labelled file: points, confusion matrix, seconds, settings
-PRED_CLASS_FIELDS = ("pred_class", "class")  # where a prediction file keeps its classes, in order of preference
+PRED_CLASS_FIELDS = ("pred_class", "class")  # where a prediction file keeps its classes (PLY: [scalar_]class), in order of preference
 SCORE_FIELDS = ("confidence", "entropy")
+TRUTH_FIELDS = (ORIGINAL_CLASS,)  # the input's classification codes, kept beside the prediction
 
 
 def output_format(input_path: str | Path, fmt: str = "auto") -> str:
@@ -43,6 +47,14 @@ def record_path(out_dir: str | Path, name: str) -> Path:
 def is_prediction(path: str | Path) -> bool:
     """True for files named as pointseg's labelled outputs (<scene>_pred.<format>), which are not scenes to label."""
     return scene_name(path).endswith(PRED_TAG)
+
+
+def is_labelled_output(path: str | Path) -> bool:
+    """A file pointseg wrote as a labelled copy of an input: named <scene>_pred.<format>, or recorded so in its folder's
+    ledger (pointseg.io.ownership.LABELLED). Never a scene to label or to train on (the test set must not leak)."""
+    from pointseg.io.ownership import LABELLED, role_of
+
+    return is_prediction(path) or role_of(path) == LABELLED
 
 
 def source_name(path: str | Path) -> str:
@@ -69,22 +81,35 @@ def find_prediction(out_dir: str | Path, name: str) -> Path:
 
 
 def prediction_fields(path: str | Path) -> dict[str, np.ndarray]:
-    """The prediction fields (PRED_CLASS_FIELDS + SCORE_FIELDS) a PLY or LAS/LAZ file holds, by lower-case name:
-    PLY vertex properties; LAS/LAZ extra dimensions only (a LAS file's standard `classification` is not one)."""
-    wanted = set(PRED_CLASS_FIELDS + SCORE_FIELDS)
+    """The prediction fields (PRED_CLASS_FIELDS + SCORE_FIELDS + TRUTH_FIELDS) a PLY or LAS/LAZ file holds, by lower-case
+    name: PLY vertex properties without CloudCompare's `scalar_` prefix (`scalar_class` and an older output's `class`
+    both as 'class'; the prefixed one wins); LAS/LAZ extra dimensions only (a LAS file's standard `classification` is not one)."""
+    wanted = set(PRED_CLASS_FIELDS + SCORE_FIELDS + TRUTH_FIELDS)
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".ply":
         from plyfile import PlyData
 
         vertex = PlyData.read(str(path))["vertex"].data
-        return {n.lower(): np.asarray(vertex[n]) for n in vertex.dtype.names if n.lower() in wanted}
+        names = sorted(vertex.dtype.names, key=lambda n: n.lower().startswith("scalar_"))  # prefixed last: they win
+        return {unprefixed(n): np.asarray(vertex[n]) for n in names if unprefixed(n) in wanted}
     if suffix in (".las", ".laz"):
         import laspy
 
         las = laspy.read(str(path))
         return {n.lower(): np.asarray(las[n]) for n in las.point_format.extra_dimension_names if n.lower() in wanted}
     return {}
+
+
+def classes_of_codes(path: Path, codes: np.ndarray, class_map: ClassMap | str) -> np.ndarray | None:
+    """Ground truth (N,) int64 (-100 ignored) from a file's classification codes through a class map; None when no
+    point maps to a class (an unclassified input)."""
+    classes = load_class_map(class_map) if isinstance(class_map, str) else class_map
+    values = np.asarray(codes)
+    if values.size and (not np.isfinite(values).all() or (values != np.round(values)).any() or values.min() < 0 or values.max() > 255):
+        raise PointCloudError(path, "its original_class holds values that are not class codes 0..255")
+    labels, _ = classes.to_classes(values.astype(np.int64))
+    return labels if (labels >= 0).any() else None
 
 
 @dataclass
@@ -106,8 +131,9 @@ def holds_prediction(path: str | Path, fields: dict[str, np.ndarray] | None = No
 
 def read_prediction(path: str | Path, class_map: ClassMap | str | None = None) -> Prediction:
     """Read a prediction file (see the module docstring); raises PointCloudError naming the file when it holds no
-    predicted class (e.g. a LAS file labelled with --write-class classification and no pred_class) or one outside 0..14.
-    class_map reads a LAS/LAZ file's own classification as the scene's labels (None: no labels)."""
+    predicted class (e.g. a LAS file labelled with --write-class classification by an older pointseg, without
+    pred_class) or one outside 0..14. class_map turns the input's classification the file carries (original_class,
+    else a LAS/LAZ file's own classification) into the scene's labels, its ground truth (None: no labels)."""
     from pointseg.io.dispatch import read_scene
 
     path = Path(path)
@@ -115,13 +141,18 @@ def read_prediction(path: str | Path, class_map: ClassMap | str | None = None) -
     fields = prediction_fields(path)
     field = next((f for f in PRED_CLASS_FIELDS if f in fields), None)
     if field is None:
-        hint = (" (written with --write-class classification? score that file's classification as ground truth instead)"
+        hint = (" (written with --write-class classification by an older pointseg? score that file's classification as ground truth instead)"
                 if path.suffix.lower() in (".las", ".laz") else "")
-        raise PointCloudError(path, f"no predicted class ('class' or 'pred_class' field){hint}")
-    pred = fields[field].astype(np.int64)
+        raise PointCloudError(path, f"no predicted class ('scalar_class', 'class' or 'pred_class' field){hint}")
+    values = fields[field]
+    if np.issubdtype(values.dtype, np.floating) and (~np.isfinite(values) | (values != np.round(values))).any():
+        raise PointCloudError(path, f"its '{field}' field holds values that are not class ids 0..{NUM_CLASSES - 1}")
+    pred = values.astype(np.int64)
     bad = (pred < 0) | (pred >= NUM_CLASSES)
     if bad.any():
         raise PointCloudError(path, f"{int(bad.sum())} points with a predicted class outside 0..{NUM_CLASSES - 1}")
-    if path.suffix.lower() == ".ply":
-        scene.labels = None  # its 'class' field is the prediction, not ground truth
+    if ORIGINAL_CLASS in fields:
+        scene.labels = None if class_map is None else classes_of_codes(path, fields[ORIGINAL_CLASS], class_map)
+    elif path.suffix.lower() == ".ply":
+        scene.labels = None  # its class field is the prediction, not ground truth
     return Prediction(scene, pred, fields.get("confidence", None), fields.get("entropy", None))

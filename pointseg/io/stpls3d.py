@@ -10,7 +10,7 @@ from pointseg.constants import IGNORE_LABEL
 from pointseg.io.atomic import atomic_path
 from pointseg.errors import PointCloudError
 from pointseg.io.scene import Scene
-from pointseg.io.validate import check_coordinates, colours_to_uint8, first_bad_row, labels_to_int
+from pointseg.io.validate import check_coordinates, first_bad_row, labels_to_int, text_colours
 
 COLUMNS_UNLABELED = 6  # x, y, z, r, g, b
 COLUMNS_LABELED = 8  # ... semantic, instance
@@ -22,7 +22,8 @@ def read_stpls3d_txt(path: str | Path) -> Scene:
     """Read one STPLS3D scene exactly as distributed (e.g. `5_points_GTv3.txt`).
 
     Raises PointCloudError naming the file for: a missing file, an empty scene, a column count other
-    than 6 or 8, non-numeric or missing values, NaN/inf coordinates, colours outside 0..255.
+    than 6 or 8, non-numeric or missing values, NaN/inf coordinates, colours outside 0..255. Colours written as
+    decimals within 0..1 are scaled by 255 (validate.text_colours).
     """
     path = Path(path)
     if not path.is_file():
@@ -38,7 +39,7 @@ def read_stpls3d_txt(path: str | Path) -> Scene:
     for c in range(3, n_cols):
         if columns[c].dtype.kind == "f" and np.isnan(columns[c]).any():
             raise PointCloudError(path, missing_value_message(c, first_bad_row(np.isnan(columns[c]))))
-    rgb = colours_to_uint8(path, np.stack(columns[3:6], axis=1))
+    rgb = text_colours(path, np.stack(columns[3:6], axis=1))
     if n_cols == COLUMNS_UNLABELED:
         return Scene(path, xyz, rgb)
     labels, n_out = labels_to_int(path, columns[6])

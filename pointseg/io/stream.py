@@ -33,15 +33,16 @@ from pointseg.io.las import (
     LAS_SUFFIXES,
     _open_header,
     _unreadable,
+    copy_header,
     crs_of,
     finish_las,
-    labelled_header,
     labelled_points,
     new_header,
     warn_no_colour,
     warn_unknown_codes,
 )
 from pointseg.io.ply import COLOUR_FIELD_NAMES, INTENSITY_FIELD_NAMES, LABEL_FIELD_NAMES
+from pointseg.io.scene import metric_floor
 from pointseg.io.stpls3d import COLUMNS_LABELED, check_column_count, csv_error, missing_value_message, non_numeric
 from pointseg.io.validate import (
     apply_colour_rule,
@@ -54,6 +55,7 @@ from pointseg.io.validate import (
     labels_in_range,
     warn_out_of_range_labels,
 )
+from pointseg.io.units import METRES, Units, las_units, resolve_units
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +67,9 @@ EMPTY = "empty scene: the file holds no points"
 class Chunk:
     """Points start .. start + n - 1 of a file (0-based), in file order.
 
-    xyz (n, 3) float64; colour (n, 3) as stored (LAS uint16, PLY its own type, text uint8) or None; intensity (n,)
+    xyz (n, 3) float64; colour (n, 3) as stored (LAS uint16, PLY its own type, text uint8 or float64 decimals) or None; intensity (n,)
     float32 or None; labels (n,) int16 classes with -100 ignored, or None; record: the LAS point record of the chunk
-    (for labelled copies), else None.
+    (for labelled copies), else None; returns (n, 2) uint8 return number and number of returns (LAS), or None.
     """
 
     start: int
@@ -76,6 +78,7 @@ class Chunk:
     intensity: np.ndarray | None = None
     labels: np.ndarray | None = None
     record: Any = None
+    returns: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.xyz)
@@ -86,7 +89,10 @@ class FileSummary:
     """What a full pass learnt of a file: points; mins, maxs (3,) float64; colour_rule ('unit', '16bit', '8bit':
     pointseg.io.validate.colour_rule) or None without colour; intensity, labels: whether the file has them (as the
     in-memory reader decides: LAS intensity or colour all 0 count as none, labels need one point of a class);
-    out_of_range_labels: points whose label or code is not a class; crs (LAS) or None; header: the LAS header or None."""
+    out_of_range_labels: points whose label or code is not a class; crs (LAS) or None; header: the LAS header or None;
+    returns: whether the file has return numbers (LAS, not all 0); units: metres per coordinate unit (pointseg.io.units,
+    as the in-memory reader decides them); intensity_reference: the 99th percentile of the file's positive intensities
+    (pointseg.data.features.scene_attributes' for the whole file), or None without intensity."""
 
     path: Path
     points: int
@@ -98,11 +104,14 @@ class FileSummary:
     out_of_range_labels: int = 0
     crs: str | None = None
     header: Any = None
+    returns: bool = False
+    units: Units = METRES
+    intensity_reference: float | None = None
 
     @property
     def origin(self) -> np.ndarray:
-        """(3,) Scene.origin of the whole file: its minimum floored to whole metres."""
-        return np.floor(self.mins)
+        """(3,) Scene.origin of the whole file: its minimum floored to whole metres (in the file's units)."""
+        return metric_floor(self.mins, self.units)
 
     def rgb(self, colour: np.ndarray | None) -> np.ndarray | None:
         """Stored colours (n, 3) -> uint8 0..255 by the file's rule; None for a file without colour."""
@@ -153,6 +162,7 @@ class _Colours:
 
     def __init__(self) -> None:
         self.low, self.high, self.finite, self.is_float, self.nonzero = np.inf, -np.inf, True, False, False
+        self.binary = True  # every value 0 or 1 (text colours: 0..1 or 0..255?)
         self.bad = _Rows()
 
     def add(self, colour: np.ndarray, start: int) -> None:
@@ -164,6 +174,7 @@ class _Colours:
         if finite:
             self.low, self.high = min(self.low, float(colour.min())), max(self.high, float(colour.max()))
         self.nonzero |= bool(colour.any())
+        self.binary &= bool(np.isin(colour, (0, 1)).all())
         self.bad.add(colours_outside_8bit(colour), start, colour)
 
     def rule(self) -> str:
@@ -176,11 +187,67 @@ class _Colours:
         return None
 
 
+class _Percentile:
+    """The 99th percentile of a file's positive intensities, as np.percentile of them all (linear interpolation) gives
+    it: exact from a histogram while every value is a whole number in 0..65535 (LAS intensities always are), else from
+    every k-th positive value of each chunk (at most SAMPLE of them in all)."""
+
+    Q = 99.0
+    SAMPLE = 1 << 22
+
+    def __init__(self) -> None:
+        self.hist = np.zeros(65536, np.int64)
+        self.whole = True
+        self.sample: list[np.ndarray] = []
+        self.n = 0
+
+    def add(self, values: np.ndarray) -> None:
+        positive = values[values > 0]
+        if not len(positive):
+            return
+        self.n += len(positive)
+        if self.whole and (positive > 65535).any() or (positive != np.floor(positive)).any():
+            self.whole = False
+        if self.whole:
+            self.hist += np.bincount(positive.astype(np.int64), minlength=65536)
+        step = max(1, len(positive) * 64 // self.SAMPLE)
+        if sum(len(a) for a in self.sample) < self.SAMPLE:
+            self.sample.append(positive[::step].astype(np.float32))
+
+    def value(self) -> float:
+        """scene_attributes' reference: the percentile, 1.0 without a positive value."""
+        if not self.n:
+            return 1.0
+        if not self.whole:
+            return float(np.percentile(np.concatenate(self.sample), self.Q))
+        cum = np.cumsum(self.hist)
+        virtual = (self.n - 1) * np.asanyarray(self.Q / 100)  # np.percentile's 'linear' method, step by step
+        lo = int(np.floor(virtual))
+        a, b = (np.float32(np.searchsorted(cum, k, side="right")) for k in (lo, min(lo + 1, self.n - 1)))  # k-th smallest
+        gamma = np.asanyarray(virtual - lo)
+        return float(_lerp(np.asarray([a])[0], np.asarray([b])[0], gamma))
+
+
+def _lerp(a, b, t):
+    """numpy's own interpolation of np.percentile (so a reference from a histogram is the in-memory one to the bit)."""
+    try:
+        from numpy.lib import function_base as impl  # numpy < 2
+        return impl._lerp(a, b, t)
+    except (ImportError, AttributeError):
+        try:
+            from numpy.lib import _function_base_impl as impl  # numpy >= 2
+            return impl._lerp(a, b, t)
+        except (ImportError, AttributeError):
+            return a + (b - a) * t
+
+
 class PointStream:
     """A file read chunk by chunk; subclasses per format. After `chunks` ran to the end, `summary()`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, units: "str | Units" = "auto"):
         self.path = Path(path)
+        self.units_setting = units
+        self.intensity_scale = _Percentile()
         self.points = 0
         self.mins, self.maxs = np.full(3, np.inf), np.full(3, -np.inf)
         self.bad_xyz = _Rows()
@@ -191,6 +258,10 @@ class PointStream:
 
     def summary(self) -> FileSummary:
         raise NotImplementedError
+
+    def units(self) -> Units:
+        """The file's units as its in-memory reader decides them: no CRS here, so the setting's (LasStream: its CRS's)."""
+        return resolve_units(self.path, None, self.units_setting)
 
     def _coordinates(self, xyz: np.ndarray, start: int) -> None:
         bad = ~np.isfinite(xyz)
@@ -212,16 +283,22 @@ class PointStream:
 
 
 class LasStream(PointStream):
-    """LAS/LAZ through laspy.open(...).chunk_iterator: classification through `class_map` (None: unlabelled)."""
+    """LAS/LAZ through laspy.open(...).chunk_iterator: classification through `class_map` (None: unlabelled); units from
+    the header's CRS, else the setting (pointseg.io.units; a setting that contradicts the CRS is refused here)."""
 
-    def __init__(self, path: Path, class_map: ClassMap | None = None):
-        super().__init__(path)
+    def __init__(self, path: Path, class_map: ClassMap | None = None, units: "str | Units" = "auto"):
+        super().__init__(path, units)
         self.header = _open_header(self.path)
+        self._units = resolve_units(self.path, las_units(self.path, self.header), units)
         self.class_map = class_map
         names = set(self.header.point_format.dimension_names)
         self.has_rgb = {"red", "green", "blue"} <= names
         self.has_intensity = "intensity" in names
         self.colours, self.intensity_nonzero, self.labels, self.unknown = _Colours(), False, _Labels(), {}
+        self.returns_nonzero = False
+
+    def units(self) -> Units:
+        return self._units
 
     def chunks(self, size: int = CHUNK_POINTS) -> Iterator[Chunk]:
         if self.header.point_count == 0:
@@ -252,6 +329,9 @@ class LasStream(PointStream):
         intensity = np.asarray(record.intensity, np.float32) if self.has_intensity else None
         if intensity is not None:
             self.intensity_nonzero |= bool(intensity.any())
+            self.intensity_scale.add(intensity)
+        returns = np.stack([np.asarray(record.return_number, np.uint8), np.asarray(record.number_of_returns, np.uint8)], axis=1)
+        self.returns_nonzero |= bool(returns.any())
         labels = None
         if self.class_map is not None:
             labels, unknown = self.class_map.to_classes(np.asarray(record.classification))
@@ -259,7 +339,7 @@ class LasStream(PointStream):
                 self.unknown[code] = self.unknown.get(code, 0) + n
             self.labels.any_valid |= bool((labels >= 0).any())
             labels = labels.astype(np.int16)
-        return Chunk(start, xyz, colour, intensity, labels, record)
+        return Chunk(start, xyz, colour, intensity, labels, record, returns)
 
     def summary(self) -> FileSummary:
         self._raise_first([bad_coordinates_message(self.bad_xyz.count, self.bad_xyz.first) if self.bad_xyz.count else None])
@@ -272,14 +352,16 @@ class LasStream(PointStream):
                 warn_no_colour(self.path)
         n_unknown = warn_unknown_codes(self.path, self.unknown, self.class_map) if self.class_map is not None else 0
         return FileSummary(self.path, self.points, self.mins, self.maxs, rule, self.intensity_nonzero,
-                           self.class_map is not None and self.labels.any_valid, n_unknown, crs_of(self.header), self.header)
+                           self.class_map is not None and self.labels.any_valid, n_unknown, crs_of(self.header), self.header,
+                           self.returns_nonzero, self._units, self.intensity_scale.value() if self.intensity_nonzero else None)
 
 
 class TextStream(PointStream):
-    """STPLS3D text (x,y,z,r,g,b[,semantic,instance]) through pandas' C parser in chunks."""
+    """STPLS3D text (x,y,z,r,g,b[,semantic,instance]) through pandas' C parser in chunks. Colours as read_stpls3d_txt
+    takes them (pointseg.io.validate.text_colours): whole numbers 0..255, or decimals all within 0..1 scaled by 255."""
 
-    def __init__(self, path: Path):
-        super().__init__(path)
+    def __init__(self, path: Path, units: "str | Units" = "auto"):
+        super().__init__(path, units)
         if not self.path.is_file():
             raise PointCloudError(self.path, "file not found")
         self.n_cols = 0
@@ -323,31 +405,44 @@ class TextStream(PointStream):
         stored = np.stack(columns[3:6], axis=1)
         self.colours.add(stored, start)  # counted over every chunk: the message has the whole file's count
         labels = self.labels.add(columns[6], start) if self.n_cols == COLUMNS_LABELED else None
-        self.failed |= bool(self.colours.bad.count) or self.labels.problem is not None
+        self.failed |= bool(self.colours.bad.count) or self.labels.problem is not None  # decimals in 0..1 are never 'bad' 
         if self.failed:
             return None
-        colour = np.rint(stored).astype(np.uint8) if stored.dtype.kind == "f" else stored.astype(np.uint8)
+        # whole numbers become uint8 here (0..255, checked); decimals stay as read: their rule needs the whole file
+        colour = stored if stored.dtype.kind == "f" else stored.astype(np.uint8)
         return Chunk(start, xyz, colour, None, labels)
+
+    def _colour_rule(self) -> tuple[str, str | None]:
+        """(rule, problem) of the file's colours as validate.text_colours decides them for all its points at once."""
+        c = self.colours
+        if c.is_float and c.finite and c.low >= 0 and c.high <= 1:
+            if c.high == 1 and c.binary:
+                return "unit", ("colours written as decimals that are all 0.0 or 1.0: 0..1 colours (white) or 0..255 "
+                                "values (next to black)? write them as whole numbers 0..255 (1.0 -> 255 for white)")
+            return "unit", None
+        bad = c.bad
+        return "8bit", bad_colours_message(bad.count, bad.first, bad.values) if bad.count else None
 
     def summary(self) -> FileSummary:
         self._raise_first([
             self.non_numeric[min(self.non_numeric)] if self.non_numeric else None,
             bad_coordinates_message(self.bad_xyz.count, self.bad_xyz.first) if self.bad_xyz.count else None,
             self.missing[min(self.missing)] if self.missing else None,
-            bad_colours_message(self.colours.bad.count, self.colours.bad.first, self.colours.bad.values) if self.colours.bad.count else None,
+            self._colour_rule()[1],
             None if self.labels.problem is None else self.labels.problem[1],
         ])
         if self.labels.out:
             warn_out_of_range_labels(self.path, self.labels.out, self.labels.found.tolist())
         labelled = self.n_cols == COLUMNS_LABELED
-        return FileSummary(self.path, self.points, self.mins, self.maxs, "8bit", False, labelled, self.labels.out if labelled else 0)
+        return FileSummary(self.path, self.points, self.mins, self.maxs, self._colour_rule()[0], False, labelled,
+                           self.labels.out if labelled else 0, units=self.units())
 
 
 class PlyStream(PointStream):
     """Binary PLY through a memory map of its vertex element, one window of `size` points at a time."""
 
-    def __init__(self, path: Path):
-        super().__init__(path)
+    def __init__(self, path: Path, units: "str | Units" = "auto"):
+        super().__init__(path, units)
         if not self.path.is_file():
             raise PointCloudError(self.path, "file not found")
         try:
@@ -393,6 +488,8 @@ class PlyStream(PointStream):
         intensity = None if self.intensity_name is None else np.asarray(v[self.intensity_name], np.float32)
         if intensity is not None and not np.isfinite(intensity).all():
             self.bad_intensity = self.failed = True
+        elif intensity is not None:
+            self.intensity_scale.add(intensity)
         labels = None if self.label_name is None else self.labels.add(np.array(v[self.label_name]), start)
         if self.labels.problem is not None:
             self.failed = True
@@ -409,19 +506,21 @@ class PlyStream(PointStream):
             warn_out_of_range_labels(self.path, self.labels.out, self.labels.found.tolist())
         labelled = self.label_name is not None
         return FileSummary(self.path, self.points, self.mins, self.maxs, None if self.colour_names is None else self.colours.rule(),
-                           self.intensity_name is not None, labelled, self.labels.out if labelled else 0)
+                           self.intensity_name is not None, labelled, self.labels.out if labelled else 0, units=self.units(),
+                           intensity_reference=self.intensity_scale.value() if self.intensity_name is not None else None)
 
 
-def open_stream(path: str | Path, class_map: ClassMap | None = None) -> PointStream:
-    """The chunked reader of a scene file by its suffix (.txt, .ply, .las, .laz); class_map: LAS/LAZ codes -> classes."""
+def open_stream(path: str | Path, class_map: ClassMap | None = None, units: "str | Units" = "auto") -> PointStream:
+    """The chunked reader of a scene file by its suffix (.txt, .ply, .las, .laz); class_map: LAS/LAZ codes -> classes;
+    units: the setting for files without a CRS (data.units / infer.units, or a Units), as read_scene takes it."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".txt":
-        return TextStream(path)
+        return TextStream(path, units)
     if suffix == ".ply":
-        return PlyStream(path)
+        return PlyStream(path, units)
     if suffix in LAS_SUFFIXES:
-        return LasStream(path, class_map)
+        return LasStream(path, class_map, units)
     raise PointCloudError(path, f"unsupported file type '{suffix}', expected .txt (STPLS3D), .ply, .las or .laz")
 
 
@@ -466,9 +565,9 @@ class LabelledWriter:
 class LasCopyWriter(LabelledWriter):
     """A copy of a LAS/LAZ input with the extra dimensions `fields` (their dtypes), as write_las_copy writes it."""
 
-    def __init__(self, path: Path, source: laspy.LasHeader, fields: dict[str, np.dtype], compress: bool):
+    def __init__(self, path: Path, source: laspy.LasHeader, fields: dict[str, np.dtype], compress: bool, crs=None):
         super().__init__(path)
-        self.header = labelled_header(self.path, source, fields)
+        self.header = copy_header(self.path, source, fields, crs)
         self.source, self.compress = source, compress
 
     def _open(self, f) -> None:
@@ -486,9 +585,10 @@ class LasCopyWriter(LabelledWriter):
 class LasNewWriter(LabelledWriter):
     """A new LAS 1.4 file for a text or PLY input, as write_las_new writes it (the bounds must be the whole file's)."""
 
-    def __init__(self, path: Path, mins: np.ndarray, maxs: np.ndarray, has_rgb: bool, fields: dict[str, np.dtype], compress: bool):
+    def __init__(self, path: Path, mins: np.ndarray, maxs: np.ndarray, has_rgb: bool, fields: dict[str, np.dtype], compress: bool,
+                 crs=None):
         super().__init__(path)
-        self.header = new_header(mins, maxs, has_rgb, fields)
+        self.header = new_header(self.path, mins, maxs, has_rgb, fields, crs)
         self.compress = compress
 
     def _open(self, f) -> None:
@@ -497,6 +597,8 @@ class LasNewWriter(LabelledWriter):
     def write(self, chunk, fields, classification=None, rgb=None) -> None:
         points = laspy.ScaleAwarePointRecord.zeros(len(chunk), header=self.header)
         points.x, points.y, points.z = chunk.xyz[:, 0], chunk.xyz[:, 1], chunk.xyz[:, 2]
+        points.return_number[:] = 1  # as write_las_new: return 1 of 1 (0 is not a valid return number)
+        points.number_of_returns[:] = 1
         if rgb is not None:
             points.red, points.green, points.blue = (rgb[:, i].astype(np.uint16) * 257 for i in range(3))
         if chunk.intensity is not None:
@@ -545,10 +647,11 @@ class PlyWriter(LabelledWriter):
 
 
 def labelled_writer(path: str | Path, summary: FileSummary, fields: dict[str, np.dtype], has_rgb: bool,
-                    comments: list[str] | None = None) -> LabelledWriter:
+                    comments: list[str] | None = None, crs=None) -> LabelledWriter:
     """The writer of a labelled copy of the file `summary` describes, in the format of `path`'s suffix: a LAS/LAZ
     input -> a copy of it (every dimension, VLR and EVLR); another input -> a new LAS/LAZ file; .ply -> binary PLY.
-    fields: the extra dimensions or PLY fields and their dtypes, in order; has_rgb: PLY or new LAS files carry colours."""
+    fields: the extra dimensions or PLY fields and their dtypes, in order; has_rgb: PLY or new LAS files carry colours;
+    crs: a pyproj CRS for a LAS/LAZ output whose input has none (--crs)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".ply":
@@ -556,5 +659,5 @@ def labelled_writer(path: str | Path, summary: FileSummary, fields: dict[str, np
     if suffix not in LAS_SUFFIXES:
         raise ValueError(f"{path}: cannot write '{suffix}' files; expected .ply, .las or .laz")
     if summary.header is not None:
-        return LasCopyWriter(path, summary.header, fields, suffix == ".laz")
-    return LasNewWriter(path, summary.mins, summary.maxs, has_rgb, fields, suffix == ".laz")
+        return LasCopyWriter(path, summary.header, fields, suffix == ".laz", crs)
+    return LasNewWriter(path, summary.mins, summary.maxs, has_rgb, fields, suffix == ".laz", crs)

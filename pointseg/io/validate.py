@@ -89,6 +89,18 @@ def colours_by_stored_range(path: Path, rgb: np.ndarray) -> np.ndarray:
     return apply_colour_rule(path, rgb, rule)
 
 
+def text_colours(path: Path, rgb: np.ndarray) -> np.ndarray:
+    """(N, 3) colours of a text scene -> uint8, the scale decided by the values stored, as for PLY: whole numbers are
+    0..255 as written; decimals all within 0..1 (a writer's unit colours) are scaled by 255. Decimals that are all
+    0.0 or 1.0 could be either (white, or 0..255 values next to black): refused with the fix."""
+    if np.issubdtype(rgb.dtype, np.floating) and len(rgb) and np.isfinite(rgb).all() and rgb.min() >= 0 and rgb.max() <= 1:
+        if rgb.max() == 1 and np.isin(rgb, (0.0, 1.0)).all():
+            raise PointCloudError(path, "colours written as decimals that are all 0.0 or 1.0: 0..1 colours (white) or 0..255 "
+                                        "values (next to black)? write them as whole numbers 0..255 (1.0 -> 255 for white)")
+        return np.rint(rgb * 255.0).astype(np.uint8)
+    return colours_to_uint8(path, rgb)
+
+
 def labels_to_int(path: Path, values: np.ndarray) -> tuple[np.ndarray, int]:
     """Semantic labels -> int64; values outside 0..14 (other than -100) become -100.
 

@@ -56,8 +56,39 @@ def check_compatible(ckpt: dict[str, Any], cfg: Config, path: str | Path) -> Non
     raise InputError(f"{path}: checkpoint is from another model config ({'; '.join(diffs)})")
 
 
+def state_difference(saved: dict[str, Any], expected: dict[str, Any], n: int = 4) -> str:
+    """The keys and shapes in which a checkpoint's weights differ from a model's, e.g.
+    'stem.0.weight: checkpoint (3, 3, 3, 6, 16), model (3, 3, 3, 6, 8); missing: head.2.bias'."""
+    def shape(t: Any) -> tuple:
+        return tuple(getattr(t, "shape", ()))
+
+    parts = [f"{k}: checkpoint {shape(saved[k])}, model {shape(v)}" for k, v in expected.items() if k in saved and shape(saved[k]) != shape(v)]
+    missing = [k for k in expected if k not in saved]
+    extra = [k for k in saved if k not in expected]
+    for what, keys in (("missing in the checkpoint", missing), ("not in the model", extra)):
+        if keys:
+            parts.append(f"{what}: {', '.join(keys[:n])}" + (f" and {len(keys) - n} more" if len(keys) > n else ""))
+    shown = "; ".join(parts[:n]) + (f"; and {len(parts) - n} more difference(s)" if len(parts) > n else "")
+    return shown or "no key or shape differs"
+
+
 def load_model_state(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:
+    """Load a checkpoint's weights; weights that do not fit raise InputError naming the keys and shapes that differ."""
     try:
         model.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
-        raise InputError(f"{path}: weights do not fit the model ({str(err).splitlines()[0]})") from None
+    except RuntimeError:
+        raise InputError(f"{path}: weights do not fit the model ({state_difference(ckpt['model'], model.state_dict())}); "
+                         f"was the checkpoint edited, or saved by another program?") from None
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """A checkpoint for labelling only: the model's weights (float32), config, class names, fingerprint and the training
+    record, without optimizer, scaler or RNG states (a third of the size); `extra` (e.g. a model card's facts) is kept
+    under "card". Written atomically."""
+    ckpt = load_checkpoint(src)
+    keep = {k: ckpt[k] for k in ("model", "config", "class_names", "model_fingerprint", "epoch", "step", "record", "trained_seconds") if k in ckpt}
+    keep["model"] = {k: v.float() if v.is_floating_point() else v for k, v in keep["model"].items()}
+    keep["card"] = dict(extra or {})
+    with atomic_path(dst) as tmp:
+        torch.save(keep, tmp)
+    return Path(dst)

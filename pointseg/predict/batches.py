@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from pointseg.config import Config
-from pointseg.data.features import Batch, point_features, voxel_mean
+from pointseg.data.features import Batch, PointAttributes, point_features, voxel_mean
 from pointseg.data.patches import assemble
 from pointseg.data.tiling import TiledScene
 
@@ -30,19 +30,11 @@ class PatchPoints:
 class PatchBatcher:
     """A tiled scene on `device`; `batch(patches)` gives the model's Batch and the PatchPoints of its points."""
 
-    def __init__(self, tiled: TiledScene, local_xyz: np.ndarray, rgb: np.ndarray | None, cfg: Config, device: torch.device,
-                 intensity: np.ndarray | None = None):
-        def put(a: np.ndarray | None) -> torch.Tensor | None:
-            return None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(device)
-
-        if cfg.features.rgb and rgb is None:
-            raise ValueError("features.rgb is on, but the scene has no colour")
-        if cfg.features.intensity and intensity is None:
-            raise ValueError("features.intensity is on, but the scene has no intensity")
+    def __init__(self, tiled: TiledScene, local_xyz: np.ndarray, attributes: PointAttributes, cfg: Config, device: torch.device):
+        """local_xyz (N, 3) float32 metres; attributes: the scene's PointAttributes (numpy) the features use."""
         self.device, self.cfg = device, cfg
-        self.xyz = put(local_xyz.astype(np.float32, copy=False))
-        self.rgb = put(rgb) if cfg.features.rgb else None
-        self.intensity = put(np.asarray(intensity, np.float32)) if cfg.features.intensity else None
+        self.xyz = torch.from_numpy(np.ascontiguousarray(local_xyz, np.float32)).to(device)
+        self.attributes = attributes.to_torch(device)
         self.tables = tiled.tables(device)
         # the small per-patch tables stay on the host (the caller may drop `tiled` and the points)
         self.patch_tiles = [tiled.tiles_of(p) for p in range(tiled.n_patches)]
@@ -53,9 +45,7 @@ class PatchBatcher:
         xyz = self.xyz[a.index]
         bounds = torch.from_numpy(self.bounds[patches]).to(self.device, non_blocking=True)
         centres = (bounds[:, :2] + bounds[:, 2:]) / 2
-        rgb = None if self.rgb is None else self.rgb[a.index]
-        intensity = None if self.intensity is None else self.intensity[a.index]
-        feats = point_features(xyz, a.patch, centres, self.cfg.data.patch_size / 2, self.cfg.features, rgb, intensity)
+        feats = point_features(xyz, a.patch, centres, self.cfg.data.patch_size / 2, self.cfg.features, self.attributes.take(a.index))
         n_voxels = len(a.coords)
         spatial_shape = (a.coords[:, 1:].amax(dim=0) + 1).tolist()
         batch = Batch(a.coords, voxel_mean(feats, a.inverse, n_voxels), a.inverse, torch.zeros(len(a.index), dtype=torch.int64, device=self.device),

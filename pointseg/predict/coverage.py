@@ -27,12 +27,14 @@ from pointseg.distributed import gather_or_raise, shard_largest_first
 from pointseg.errors import PointCloudError
 from pointseg.io import ClassMap, Scene, atomic_path, atomic_write_text, read_las_bounds, read_scene, scene_name
 from pointseg.io.las import LAS_SUFFIXES
+from pointseg.io.scene import metric_floor
+from pointseg.io.units import METRES, Units
 
 log = logging.getLogger(__name__)
 
 INDEX_VERSION = 1
 INDEX_DIR = ".coverage"
-POINT_FIELDS = ("rgb", "intensity")  # per-point arrays of a Scene besides xyz that a buffer carries (None when absent)
+POINT_FIELDS = ("rgb", "intensity", "returns")  # per-point arrays of a Scene besides xyz that a buffer carries (None when absent)
 
 
 @dataclass
@@ -95,20 +97,63 @@ def neighbours(tiles: list[TileInfo], i: int, buffer: float) -> list[int]:
     return np.flatnonzero(meet).tolist()
 
 
-def coverage_origin(tiles: list[TileInfo]) -> np.ndarray:
-    """(3,) the coverage's minimum corner floored to whole metres: Scene.origin of the uncut cloud."""
-    return np.floor(np.stack([t.bounds[:3] for t in tiles]).min(axis=0))
+def coverage_origin(tiles: list[TileInfo], units: Units = METRES) -> np.ndarray:
+    """(3,) the coverage's minimum corner floored to whole metres (in the files' units): Scene.origin of the uncut cloud."""
+    return metric_floor(np.stack([t.bounds[:3] for t in tiles]).min(axis=0), units)
 
 
-def coverage_frame(tiles: list[TileInfo]) -> float:
-    """The side of the square, from the coverage's origin, that holds every tile: the frame of the test-time views,
-    the same for all tiles so that the patch lattice still matches across tiles."""
-    return float((np.stack([t.bounds[3:5] for t in tiles]).max(axis=0) - coverage_origin(tiles)[:2]).max())
+def coverage_frame(tiles: list[TileInfo], origin: np.ndarray) -> float:
+    """The side of the square, from the coverage's origin, that holds every tile (in the files' units): the frame of the
+    test-time views, the same for all tiles so that the patch lattice still matches across tiles."""
+    return float((np.stack([t.bounds[3:5] for t in tiles]).max(axis=0) - origin[:2]).max())
+
+
+def coverage_groups(tiles: list[TileInfo], reach: float) -> np.ndarray:
+    """(T,) int: the group of each tile, tiles joined when their xy bounds come within `reach` metres of each other
+    (directly or through other tiles); group 0 holds the first tile. Tiles of one group are labelled as one cloud."""
+    group = np.arange(len(tiles))
+    for i in range(len(tiles)):  # a loop over tiles: union by the smallest label
+        for j in neighbours(tiles, i, reach):
+            a, b = group[i], group[j]
+            if a != b:
+                group[group == max(a, b)] = min(a, b)
+    return np.unique(group, return_inverse=True)[1]
+
+
+def coverage_frames(tiles: list[TileInfo], reach: float, units: Units = METRES) -> tuple[np.ndarray, np.ndarray]:
+    """(origins (T, 3) in the files' units, frames (T,) in metres) of each tile: those of its group (coverage_groups), as
+    coverage_origin and coverage_frame of the group's tiles; `reach` in the files' units. A tile far from every other (a
+    tile in local coordinates beside georeferenced ones, a tile of another site) is a cloud of its own: labelled as if
+    alone, and named in a warning."""
+    group = coverage_groups(tiles, reach)
+    origins, frames = np.zeros((len(tiles), 3)), np.zeros(len(tiles))
+    for g in range(int(group.max()) + 1 if len(tiles) else 0):  # a loop over groups
+        members = [t for t, k in zip(tiles, group) if k == g]
+        origin = coverage_origin(members, units)
+        origins[group == g], frames[group == g] = origin, coverage_frame(members, origin) * units.horizontal
+    if len(tiles) and group.max() > 0:
+        sizes = np.bincount(group)
+        alone = [t.path.name for t, k in zip(tiles, group) if k != int(np.argmax(sizes))]
+        log.warning("the tiles form %d separate clouds (no tile within %g m of another cloud's); each is labelled as a cloud of its "
+                    "own; apart from the largest: %s (are they in the same coordinates?)", group.max() + 1, reach,
+                    ", ".join(alone[:5]) + (f" and {len(alone) - 5} more" if len(alone) > 5 else ""))
+    return origins, frames
 
 
 def _file_key(path: Path) -> dict:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def margin_name(path: Path) -> Path:
+    """A tile's margin file, relative to OUT/.coverage/."""
+    return Path("margins") / f"{path.name}.npz"
+
+
+def index_files(out: Path, files: list[Path]) -> list[Path]:
+    """Every file the index pass may write: OUT/.coverage/index.json and one margin per tile."""
+    cache = out / INDEX_DIR
+    return [cache / "index.json", *(cache / margin_name(f) for f in files)]
 
 
 def index_one(path: Path, cache: Path, buffer: float) -> dict:
@@ -124,7 +169,7 @@ def index_one(path: Path, cache: Path, buffer: float) -> dict:
     keep = margin_mask(scene.xyz, bounds, buffer)
     arrays = {"xyz": scene.xyz[keep]}
     arrays.update({f: getattr(scene, f)[keep] for f in POINT_FIELDS if getattr(scene, f, None) is not None})
-    margin = Path("margins") / f"{path.name}.npz"
+    margin = margin_name(path)
     with atomic_path(cache / margin) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
     return {**entry, "bounds": bounds.tolist(), "points": len(scene), "margin": str(margin), "buffer": buffer, "crs": None}
@@ -228,9 +273,13 @@ def buffer_points(tiles: list[TileInfo], i: int, buffer: float) -> dict[str, np.
 
 
 def tile_with_buffer(tiles: list[TileInfo], i: int, buffer: float, origin: np.ndarray,
-                     class_map: ClassMap | str | None = None) -> tuple[Scene, Scene, np.ndarray]:
-    """(the tile's own scene, own + buffer points placed in `origin`, targets (N,) bool: which are its own)."""
-    own = read_scene(tiles[i].path, class_map)
+                     class_map: ClassMap | str | None = None, units: Units = METRES, units_setting: str = "auto") -> tuple[Scene, Scene, np.ndarray]:
+    """(the tile's own scene, own + buffer points placed in `origin`, targets (N,) bool: which are its own).
+    `buffer` and `origin` are in the files' units; `units` are the coverage's (every tile must have them)."""
+    own = read_scene(tiles[i].path, class_map, units_setting)
+    if (own.units.horizontal, own.units.vertical) != (units.horizontal, units.vertical):
+        raise PointCloudError(own.path, f"its coordinates are in {own.units.describe()}, the coverage's first tile's in {units.describe()}; "
+                                        f"the tiles of a coverage must share one CRS and its units")
     if (own.xyz.min(axis=0) < origin).any():
         raise PointCloudError(own.path, "has points outside its bounds in the coverage index (OUT/.coverage/index.json); delete that folder and run again")
     extra = buffer_points(tiles, i, buffer) if buffer > 0 else {"xyz": np.zeros((0, 3)), **{f: None for f in POINT_FIELDS}}
@@ -240,7 +289,8 @@ def tile_with_buffer(tiles: list[TileInfo], i: int, buffer: float, origin: np.nd
         if mine is not None and len(extra["xyz"]) and extra[f] is None:
             raise PointCloudError(own.path, f"has {f} but a neighbouring tile has none; the tiles of a coverage must carry the same fields")
         fields[f] = None if mine is None else (np.concatenate([mine, extra[f]]) if len(extra["xyz"]) else mine)
-    both = Scene(own.path, np.concatenate([own.xyz, extra["xyz"]]), fields["rgb"], intensity=fields["intensity"])
+    both = Scene(own.path, np.concatenate([own.xyz, extra["xyz"]]), fields["rgb"], intensity=fields["intensity"], units=own.units,
+                 returns=fields["returns"])
     both.origin = np.asarray(origin, np.float64).copy()
     targets = np.zeros(len(both), bool)
     targets[: len(own)] = True

@@ -4,7 +4,7 @@ on one rank or many."""
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -13,23 +13,34 @@ from tqdm import tqdm
 from pointseg.config import Config, apply_overrides, load_config
 from pointseg.constants import CLASS_PALETTE
 from pointseg.distributed import gather_or_raise, shard_largest_first
-from pointseg.errors import InputNotFoundError, UserError
-from pointseg.io import SCENE_SUFFIXES, is_prediction, load_class_map, output_path, read_scene, scene_name, write_labelled
+from pointseg.errors import ConfigError, InputNotFoundError, OutputNotWritable, UserError
+from pointseg.io import SCENE_SUFFIXES, ClassMap, load_class_map, output_path, read_scene, scene_name, write_labelled
+from pointseg.io.dispatch import read_units
 from pointseg.io.atomic import clean_stale_temp_files
+from pointseg.io.crs import crs_option
 from pointseg.io.identity import file_sha256
+from pointseg.io.units import METRES_PER_UNIT, Units, units_of_crs
+from pointseg.io.ownership import LABELLED, record as record_as
+from pointseg.io.predictions import is_labelled_output
+from pointseg.io.run_lock import lock_folder
 from pointseg.metrics import confusion_matrix
-from pointseg.predict.coverage import coverage_buffer, coverage_frame, coverage_origin, index_tiles, tile_with_buffer
+from pointseg.predict.coverage import coverage_buffer, coverage_frames, index_tiles, neighbours, tile_with_buffer
 from pointseg.predict.large import label_large_file, needs_tiling
 from pointseg.predict.metrics_files import write_metrics
-from pointseg.predict.predictor import load_predictor
-from pointseg.predict.records import finished_record, write_record
+from pointseg.predict.outputs import check_outputs, check_unique_names, labelling_outputs
+from pointseg.predict.predictor import Predictor, load_predictor
+from pointseg.predict.records import check_record_settings, finished_record, input_keys, write_record
 from pointseg.predict.stitch import predict_scene
+
+if TYPE_CHECKING:
+    import pyproj
 
 log = logging.getLogger(__name__)
 
 
 def list_scenes(path: str | Path | list[Path]) -> list[Path]:
-    """One scene file, a list of them, or every .txt/.ply/.las/.laz in a directory (sorted), leaving out our own *_pred outputs."""
+    """One scene file, a list of them, or every .txt/.ply/.las/.laz in a directory (sorted), leaving out pointseg's own
+    labelled outputs and, with a warning naming them, links that lead nowhere (a missing target or a loop)."""
     if isinstance(path, list):
         return [p for item in path for p in list_scenes(item)]
     path = Path(path)
@@ -37,7 +48,11 @@ def list_scenes(path: str | Path | list[Path]) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise InputNotFoundError(f"{path}: no such file or directory")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in SCENE_SUFFIXES and not is_prediction(p))
+    found = sorted(p for p in path.iterdir() if p.suffix.lower() in SCENE_SUFFIXES)
+    broken = [p for p in found if not p.exists()]  # exists() follows links: False for a dangling link or a loop
+    if broken:
+        log.warning("%s: skipped %d broken link(s) (missing target or a loop): %s", path, len(broken), ", ".join(p.name for p in broken))
+    files = [p for p in found if p.is_file() and not is_labelled_output(p)]
     if not files:
         raise InputNotFoundError(f"{path}: no .txt, .ply, .las or .laz scenes")
     return files
@@ -52,10 +67,33 @@ def run_settings(cfg: Config, ckpt: Path) -> dict[str, Any]:
     """What decides a labelled file's content besides its input: recorded beside each output, compared by --skip-existing."""
     settings = {"checkpoint_sha256": file_sha256(ckpt), "stride": cfg.infer.stride, "colorize": cfg.infer.colorize,
                 "format": cfg.infer.output_format, "write_class": cfg.infer.write_class, "probabilities": cfg.infer.probabilities,
-                "class_map": class_map_name(cfg), "tta": cfg.infer.tta}
+                "class_map": class_map_name(cfg), "tta": cfg.infer.tta, "units": cfg.infer.units}
     if cfg.infer.coverage:
         settings["buffer"] = coverage_buffer(cfg)
+    if cfg.infer.crs:
+        settings["crs"] = cfg.infer.crs
     return settings
+
+
+def input_units(cfg: Config, crs) -> "str | Units":
+    """The units setting for inputs without a CRS: infer.units, or the units of --crs when one is given (a named unit that
+    contradicts it is refused)."""
+    if crs is None:
+        return cfg.infer.units
+    from_option = units_of_crs(crs)
+    if cfg.infer.units != "auto" and abs(METRES_PER_UNIT[cfg.infer.units] - from_option.horizontal) > 1e-9:
+        raise ConfigError(f"--units {cfg.infer.units} and --crs {crs.name} ({from_option.describe()}) disagree; give one of them")
+    return from_option
+
+
+def log_units(records: dict[str, dict[str, Any]]) -> None:
+    """Say once in which units the run read its files' coordinates (all computation is in metres)."""
+    by_units: dict[str, list[str]] = {}
+    for name, record in records.items():
+        by_units.setdefault(record.get("units", "metres"), []).append(name)
+    for units, names in by_units.items():
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        log.info("coordinates of %d file(s) (%s) read in %s; computed in metres, written as they were", len(names), shown, units)
 
 
 def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | Path, device: torch.device,
@@ -83,15 +121,42 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     cfg = apply_overrides(cfg, overrides, allowed=("infer", "viz"), settings=settings)
     classes = load_class_map(class_map_name(cfg))
     files = list_scenes(inputs)
+    crs = crs_option(cfg.infer.crs, files)  # refused for an input that carries another CRS, before any work
+    units = input_units(cfg, crs)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    clean_stale_temp_files(out)
     record_settings = run_settings(cfg, ckpt)
     fmt = cfg.infer.output_format
+    lock, error = None, None
+    if rank == 0:  # every refusal before any scene is read; the other ranks wait for the verdict
+        try:
+            check_unique_names(files)
+            lock = lock_folder(out)
+            check_outputs(labelling_outputs(out, files, fmt, cfg.infer.coverage, pictures))
+            if skip_existing:
+                check_record_settings(out, [scene_name(f) for f in files], record_settings)
+            clean_stale_temp_files(out)
+        except Exception as err:
+            error = err
+    try:
+        gather_or_raise(None, error, rank)
+        return _label(files, out, predict, cfg, classes, units, crs, record_settings, device, skip_existing, strict, pictures, progress, rank,
+                      world, ckpt)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classes: ClassMap, units: "str | Units", crs: "pyproj.CRS | None",
+           record_settings: dict[str, Any],
+           device: torch.device, skip_existing: bool, strict: bool, pictures: bool, progress: bool, rank: int, world: int,
+           ckpt: Path) -> dict[str, Any]:
+    """label_scenes after its checks: the labelling itself, on this rank's share of the scenes."""
+    fmt = cfg.infer.output_format
     if cfg.infer.coverage:
-        buffer_m = coverage_buffer(cfg)
-        tiles = index_tiles(files, out, buffer_m, rank, world, progress and rank == 0)
-        origin, frame = coverage_origin(tiles), coverage_frame(tiles)
+        coverage_units = read_units(files[0], units)  # the coverage works in its files' units; metres only for computation
+        buffer = coverage_buffer(cfg) / coverage_units.horizontal
+        tiles = index_tiles(files, out, buffer, rank, world, progress and rank == 0)
+        origins, frames = coverage_frames(tiles, max(buffer, cfg.data.patch_size / coverage_units.horizontal), coverage_units)
         sizes = [t.points for t in tiles]
     else:
         sizes = [f.stat().st_size for f in files]
@@ -101,34 +166,40 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     error: Exception | None = None
     for i in tqdm(shard_largest_first(sizes, world, rank), desc="tiles" if cfg.infer.coverage else "scenes", unit="file", disable=not bars):
         name, labelled = scene_name(files[i]), output_path(out, files[i], fmt)
+        context = [tiles[j].path for j in neighbours(tiles, i, buffer)] if cfg.infer.coverage and buffer > 0 else []
         try:
-            record = finished_record(out, name, labelled, record_settings) if skip_existing else None
+            record = finished_record(out, name, labelled, record_settings, files[i], context) if skip_existing else None
             if record is not None:
                 records[name] = {**record, "skipped": True}
                 continue
             t0 = time.perf_counter()
+            inputs = input_keys(files[i], context)  # before reading: a file changed meanwhile is labelled again next time
             if not cfg.infer.coverage and needs_tiling(files[i], cfg.infer.max_memory):  # larger than memory: tile by tile from disk
-                n_points, matrix = label_large_file(files[i], labelled, out, predict, cfg, device, classes, bars, record_settings)
+                n_points, matrix, file_units = label_large_file(files[i], labelled, out, predict, cfg, device, classes, bars, record_settings,
+                                                                units, crs)
+                record_as(labelled, role=LABELLED)  # a labelled copy: never a scene to label or train on
                 record = {"points": n_points, "confusion": None if matrix is None else matrix.tolist(), "seconds": time.perf_counter() - t0,
-                          "settings": record_settings}
+                          "settings": record_settings, "inputs": inputs, "units": file_units.describe()}
                 write_record(out, name, record)
                 records[name] = {**record, "skipped": False}
                 continue
             if cfg.infer.coverage:
-                scene, both, targets = tile_with_buffer(tiles, i, buffer_m, origin, classes)
-                pred = predict_scene(both, predict, cfg, bars, device, cfg.infer.probabilities, targets, frame=frame)
+                scene, both, targets = tile_with_buffer(tiles, i, buffer, origins[i], classes, coverage_units, units)
+                pred = predict_scene(both, predict, cfg, bars, device, cfg.infer.probabilities, targets, frame=frames[i])
                 del both
             else:
-                scene = read_scene(files[i], classes)
+                scene = read_scene(files[i], classes, units)
                 pred = predict_scene(scene, predict, cfg, bars, device, cfg.infer.probabilities)
             write_labelled(labelled, scene, pred.labels, pred.confidence, pred.entropy, pred.probabilities, cfg.infer.write_class, classes,
-                           CLASS_PALETTE[pred.labels] if cfg.infer.colorize else None)
+                           CLASS_PALETTE[pred.labels] if cfg.infer.colorize else None, crs=crs)
+            record_as(labelled, role=LABELLED)  # a labelled copy: never a scene to label or train on
             confusion = None if scene.labels is None else confusion_matrix(scene.labels, pred.labels).tolist()
-            record = {"points": len(scene), "confusion": confusion, "seconds": time.perf_counter() - t0, "settings": record_settings}
+            record = {"points": len(scene), "confusion": confusion, "seconds": time.perf_counter() - t0, "settings": record_settings,
+                      "inputs": inputs, "units": scene.units.describe()}
             write_record(out, name, record)
             records[name] = {**record, "skipped": False}
         except UserError as err:
-            if strict or cfg.infer.coverage:  # a coverage needs every tile (its neighbours' buffers too)
+            if strict or cfg.infer.coverage or isinstance(err, OutputNotWritable):  # a coverage needs every tile; a full disk stops all
                 error = err
                 break
             log.error("skipped %s (--strict stops at the first bad scene)", err)
@@ -140,7 +211,11 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     merged = {k: v for part, _ in gathered for k, v in part.items()}
     failed = {k: v for _, part in gathered for k, v in part.items()}
     confusions = {n: np.asarray(merged[n]["confusion"]) for n in map(scene_name, files) if n in merged and merged[n]["confusion"] is not None}
-    table = write_metrics(out, confusions) if confusions and rank == 0 else ""
+    file_points = {n: int(merged[n]["points"]) for n in confusions}
+    table = write_metrics(out, confusions, file_points) if confusions and rank == 0 else ""
+    report = None
+    if rank == 0:
+        log_units(merged)
     if pictures and rank == 0:
         from pointseg.viz.run import write_run_pictures
 
@@ -148,6 +223,9 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
         for f in [f for f in files if scene_name(f) in done and needs_tiling(f, cfg.infer.max_memory)]:  # pictures read a file whole
             log.warning("%s: larger than infer.max_memory: no pictures of it (tools/render.py draws them where memory allows)", f.name)
             del done[scene_name(f)]
-        write_run_pictures(out, done, cfg.viz, ckpt, cfg, device, {n: r["seconds"] for n, r in merged.items()})
+        report = write_run_pictures(out, done, cfg.viz, ckpt, cfg, device, {n: r["seconds"] for n, r in merged.items()},
+                                    class_map=classes)
     return {"scenes": sum(not r["skipped"] for r in merged.values()), "skipped": sum(r["skipped"] for r in merged.values()),
-            "seconds": {n: r["seconds"] for n, r in merged.items()}, "table": table, "failed": failed}
+            "seconds": {n: r["seconds"] for n, r in merged.items()}, "table": table, "failed": failed,
+            "outputs": [output_path(out, f, fmt) for f in files if scene_name(f) in merged],
+            "metrics": [out / "metrics.json", out / "metrics.csv"] if table else [], "report": report}

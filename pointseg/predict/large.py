@@ -12,7 +12,11 @@ with the coverage buffer, stitched back into one labelled copy in the input's po
    indices in the file (pointseg.io.columns); a tile finished is recorded in progress.json, so a run killed midway
    resumes at the next tile.
 4. A second pass over the input writes the labelled copy chunk by chunk (pointseg.io.stream): LAS/LAZ with every
-   dimension, VLR and EVLR of the input, PLY, or a new LAS file, exactly as the in-memory path writes it.
+   dimension, VLR and EVLR of the input, PLY, or a new LAS file, exactly as the in-memory path writes it (the same
+   fields and names per format through pointseg.io.dispatch.labelled_fields: scalar_* in PLY, described extra
+   dimensions in LAS, original_class with --write-class classification, the CRS or --crs).
+Computation is in metres (the file's units from its CRS or infer.units, as the in-memory path); each big tile carries
+the file's colours, intensity (with the whole file's intensity scale) and return numbers, so any model's features work.
 Then the work folder is removed. Memory: one big tile with its buffer, one chunk of the input, a window of a column.
 """
 
@@ -22,6 +26,7 @@ import math
 import time
 from pathlib import Path
 
+import laspy
 import numpy as np
 import torch
 
@@ -30,7 +35,10 @@ from pointseg.constants import CLASS_PALETTE, NUM_CLASSES
 from pointseg.data.blocks import BlockStore, TilePlan, block_side, estimate_points, memory_budget, plan_tiles, split_file
 from pointseg.io import ClassMap, Scene, atomic_write_text, scene_name
 from pointseg.io.columns import PointColumns
-from pointseg.io.dispatch import ply_comments, prediction_fields
+from pointseg.io.dispatch import labelled_fields, output_wkt
+from pointseg.io.fields import prediction_columns
+from pointseg.io.labelled import ply_comments, say_what_ply_drops
+from pointseg.io.units import Units
 from pointseg.io.ownership import dir_kind, mark_dir, remove_tree
 from pointseg.io.stream import FileSummary, labelled_writer, open_stream
 from pointseg.errors import OutputExistsError
@@ -65,16 +73,18 @@ def tile_buffer(cfg: Config) -> float:
 
 
 def label_large_file(path: Path, labelled: Path, out: Path, predict: Predictor, cfg: Config, device: torch.device,
-                     classes: ClassMap, progress: bool = False, settings: dict | None = None) -> tuple[int, np.ndarray | None]:
+                     classes: ClassMap, progress: bool = False, settings: dict | None = None, units: "str | Units" = "auto",
+                     crs=None) -> tuple[int, np.ndarray | None, Units]:
     """Label `path` tile by tile from disk into `labelled` (its format by suffix; pointseg.io.dispatch's fields). Returns
-    (points, confusion matrix (15, 15) or None without ground truth). settings: what decides the labels (a run resumes
-    only the tiles of a run with the same settings)."""
+    (points, confusion matrix (15, 15) or None without ground truth, the file's units). settings: what decides the labels
+    (a run resumes only the tiles of a run with the same settings); units: the setting for a file without a CRS
+    (infer.units, or a Units from --crs); crs: a pyproj CRS for an output whose input has none (--crs)."""
     t0 = time.perf_counter()
     work = _work_dir(out, path)
     budget = memory_budget(cfg.infer.max_memory)
     points_per_tile = max(1, (budget - FIXED_BYTES) // TILE_BYTES)
     try:
-        store = split_file(path, work, classes, block_side(path, points_per_tile), progress)
+        store = split_file(path, work, classes, block_side(path, points_per_tile), progress, units=units)
     except BaseException:  # a bad file (or an interrupted pass): nothing of it is worth keeping
         _discard(work)
         raise
@@ -105,10 +115,10 @@ def label_large_file(path: Path, labelled: Path, out: Path, predict: Predictor, 
         _save_progress(work, plan, settings or {}, summary.points, done, confusion)
         if progress:
             log.info("%s: big tile %d/%d labelled (%d points), %.0f s", path.name, k + 1, len(plan.tiles), len(rows), time.perf_counter() - t0)
-    write_labelled_copy(path, labelled, summary, columns, cfg, classes)
+    write_labelled_copy(path, labelled, summary, columns, cfg, classes, crs)
     remove_tree(work, KIND)
     _remove_if_empty(work.parent)
-    return summary.points, confusion
+    return summary.points, confusion, summary.units
 
 
 def label_tile(store: BlockStore, plan: TilePlan, tile: tuple[int, int], buffer: float, predict: Predictor, cfg: Config,
@@ -119,16 +129,20 @@ def label_tile(store: BlockStore, plan: TilePlan, tile: tuple[int, int], buffer:
     s = store.summary
     if not len(rec):
         return None
-    local = (rec["xyz"] - plan.origin).astype(np.float32)  # as predict_scene computes it: the uncut run's values
+    # in file order, as the uncut scene: a voxel's points are then summed in the same order (a voxel may straddle two
+    # blocks when the file's units are not metres, and float sums depend on their order)
+    rec = rec[np.argsort(rec["index"], kind="stable")]
+    local = plan.local(rec["xyz"]).astype(np.float32)  # metres, as the uncut run's tiling sees them
     targets = plan.members(tile, *plan.tile_of(local))
     del local
     if not targets.any():
         return None
     rgb = s.rgb(rec["colour"]) if "colour" in rec.dtype.names else None
     intensity = rec["intensity"] if s.intensity else None
-    scene = Scene(s.path, rec["xyz"], rgb, intensity=intensity)
+    returns = rec["returns"] if s.returns else None
+    scene = Scene(s.path, rec["xyz"], rgb, intensity=intensity, units=s.units, returns=returns, intensity_reference=s.intensity_reference)
     scene.origin = plan.origin.copy()
-    frame = float(np.ceil(max(np.float32(s.maxs[0] - plan.origin[0]), np.float32(s.maxs[1] - plan.origin[1]))))
+    frame = float(np.ceil(plan.local(s.maxs[None])[0, :2].max()))  # metres: the uncut scene's frame of the test-time views
     pred = predict_scene(scene, predict, cfg, progress, device, cfg.infer.probabilities, targets, frame=frame)
     rows = rec["index"][targets]
     order = np.argsort(rows)
@@ -137,23 +151,37 @@ def label_tile(store: BlockStore, plan: TilePlan, tile: tuple[int, int], buffer:
     return rows[order], pred, truth
 
 
-def write_labelled_copy(path: Path, labelled: Path, summary: FileSummary, columns: PointColumns, cfg: Config, classes: ClassMap) -> None:
+def write_labelled_copy(path: Path, labelled: Path, summary: FileSummary, columns: PointColumns, cfg: Config, classes: ClassMap,
+                        crs=None) -> None:
     """The labelled copy of `path`, chunk by chunk in the input's point order, from the prediction columns: the file
-    pointseg.io.dispatch.write_labelled writes for the same predictions."""
-    stream = open_stream(path, None)
+    pointseg.io.dispatch.write_labelled writes for the same predictions (fields, names, descriptions, comments, CRS)."""
+    from pointseg.io.labelled import not_in_ply
+
+    stream = open_stream(path, None, summary.units)
     probabilities = "probabilities" in columns.columns
+    ply = labelled.suffix.lower() == ".ply"
     empty = np.zeros(0)
-    fields, _ = prediction_fields(labelled, empty, empty, empty, np.zeros((0, NUM_CLASSES)) if probabilities else None,
-                                  cfg.infer.write_class, classes)
-    colorize = cfg.infer.colorize and labelled.suffix.lower() == ".ply"
+    source = laspy.ScaleAwarePointRecord.zeros(0, header=summary.header) if summary.header is not None else None
+    intensity = np.zeros(0, np.float32) if summary.intensity and source is None else None
+    columns0 = prediction_columns(empty, empty, empty, np.zeros((0, NUM_CLASSES)) if probabilities else None)
+    fields, _, names = labelled_fields(labelled, columns0, source, intensity, cfg.infer.write_class, classes)
+    colorize = cfg.infer.colorize and ply
     has_rgb = colorize or summary.colour_rule is not None
-    with labelled_writer(labelled, summary, {n: v.dtype for n, v in fields.items()}, has_rgb, ply_comments()) as writer:
+    wkt = output_wkt(summary.header, crs) if ply else None
+    dropped: dict[str, None] = {}  # LAS dimensions with a non-zero value that a PLY does not hold, in the input's order
+    with labelled_writer(labelled, summary, {n: v.dtype for n, v in fields.items()}, has_rgb, ply_comments(names, wkt), crs) as writer:
         for chunk in stream.chunks():
             c = columns.read(chunk.start, chunk.start + len(chunk))
-            fields, codes = prediction_fields(labelled, c["labels"], c["confidence"], c["entropy"], c.get("probabilities"),
-                                              cfg.infer.write_class, classes)
+            predicted = prediction_columns(c["labels"], c["confidence"], c["entropy"], c.get("probabilities"))
+            fields, codes, _ = labelled_fields(labelled, predicted, chunk.record, chunk.intensity if summary.intensity else None,
+                                               cfg.infer.write_class, classes)
+            if ply and chunk.record is not None:
+                dropped.update(dict.fromkeys(not_in_ply(chunk.record, set(names))))
             rgb = CLASS_PALETTE[c["labels"]] if colorize else summary.rgb(chunk.colour)
             writer.write(chunk, fields, codes, rgb)
+    if ply and summary.header is not None:
+        order = list(summary.header.point_format.dimension_names)
+        say_what_ply_drops(labelled, path, sorted(dropped, key=order.index), wkt)
 
 
 def _work_dir(out: Path, path: Path) -> Path:

@@ -37,6 +37,13 @@ _CLASS_COLOURS = {
 }
 _RES = 0.5  # metres per cell of the occupancy rasters
 COLOUR_MODES = ("material", "class")
+# While scene_geometry() runs: the object helpers' calls, (helper, parameters, object index (n,)); else None.
+_recorded: list | None = None
+
+
+def _record(helper: str, obj: np.ndarray, **params) -> None:
+    if _recorded is not None:
+        _recorded.append((helper, {k: np.array(v) for k, v in params.items()}, obj))
 
 
 @dataclass
@@ -116,6 +123,7 @@ def _boxes(rng, centre, dims, yaw, density, wall_density, minimum=8):
     u[w] = uw
     z[w] = rng.uniform(0, 1, len(obj) - n_top) * d[w, 2]
     x, y = _rotate(u[:, 0], u[:, 1], yaw[obj])
+    _record("box", obj, centre=centre, dims=dims, yaw=yaw)
     return np.stack([centre[obj, 0] + x, centre[obj, 1] + y, centre[obj, 2] + z], axis=1), obj
 
 
@@ -132,6 +140,7 @@ def _crowns(rng, base, radius, height, shape, density, minimum=10):
     inner = rng.random(len(obj)) < 0.2  # a fifth of the points from inside the foliage
     z[inner] *= rng.uniform(0.3, 1.0, int(inner.sum()))
     z += rng.normal(0, 0.15, len(obj)) * np.minimum(height[obj], 3.0)  # leaves: rough, unlike roofs
+    _record("crown", obj, base=base, radius=radius, height=height, shape=shape)
     return np.stack([base[obj, 0] + r * np.cos(a), base[obj, 1] + r * np.sin(a), base[obj, 2] + np.maximum(z, 0.05)], axis=1), obj
 
 
@@ -141,6 +150,7 @@ def _poles(rng, base, radius, height, density, minimum=15):
     obj = np.repeat(np.arange(len(base)), n)
     a = rng.uniform(0, 2 * np.pi, len(obj))
     z = rng.uniform(0, 1, len(obj)) * height[obj]
+    _record("pole", obj, base=base, radius=radius, height=height)
     return np.stack([base[obj, 0] + radius[obj] * np.cos(a), base[obj, 1] + radius[obj] * np.sin(a), base[obj, 2] + z], axis=1), obj
 
 
@@ -321,6 +331,7 @@ def _place_buildings(city: _City) -> _Buildings:
 
 
 def _object_part(rng, cls: int, kind: str, xyz: np.ndarray, obj: np.ndarray, n_obj: int) -> _Part:
+    _record("part", obj, cls=cls, kind=kind)
     _, tint = object_tints(rng, kind, max(n_obj, 1))
     return _Part(xyz, cls, obj, tint[obj] + rng.normal(0, 9.0, (len(obj), 3)))
 
@@ -479,19 +490,24 @@ def _ground(rng, city: _City, density: float) -> _Part:
     # the 2 m yard around each building was marked occupied for placement: only the footprint is solid
     xy = np.r_[xy, _yard_points(rng, city, density)]
     xy = xy[city.covered.at(xy) == 0]
+    names = _ground_materials(city, xy)
+    z = city.ground_z(xy)
+    colour = material_colours(rng, names)
+    shade = 1 + 0.08 * np.sin(xy[:, 0] / 13.0 + city.salt % 7) * np.sin(xy[:, 1] / 17.0)  # uneven light and wear
+    return _Part(np.c_[xy, z], 0, np.zeros(len(xy), np.int64), colour * shade[:, None])
+
+
+def _ground_materials(city: _City, xy: np.ndarray) -> np.ndarray:
+    """(N,) layout.MATERIALS name of the ground at positions (N, 2)."""
     zone, use = city.zone(xy), city.use(xy)
     # a coarse random field decides each yard cell's surface
     patch = (np.floor(xy / 7.0).astype(np.int64) * [92821, 68917]).sum(axis=1) ^ city.salt
     cell = (patch * 2654435761 % 1000) / 1000.0
     yard = np.select([cell < 0.55, cell < 0.75, cell < 0.9], ["grass", "concrete", "soil"], "asphalt")
     park = np.select([cell < 0.75, cell < 0.9], ["grass", "dry_grass"], "soil")
-    names = np.select(
+    return np.select(
         [zone == ROAD, zone == SIDEWALK, use == PARKING, use == APRON, use == PARK], ["asphalt", "concrete", "asphalt", "concrete", park], yard
     )
-    z = city.ground_z(xy)
-    colour = material_colours(rng, names)
-    shade = 1 + 0.08 * np.sin(xy[:, 0] / 13.0 + city.salt % 7) * np.sin(xy[:, 1] / 17.0)  # uneven light and wear
-    return _Part(np.c_[xy, z], 0, np.zeros(len(xy), np.int64), colour * shade[:, None])
 
 
 def _yard_points(rng, city: _City, density: float) -> np.ndarray:
@@ -521,6 +537,13 @@ def make_scene(seed: int, size: float = 500.0, density: float = 9.0, origin: tup
     if colour not in COLOUR_MODES:
         raise ValueError(f"colour '{colour}': expected one of {COLOUR_MODES}")
     rng = np.random.default_rng(seed)
+    city, parts = _build(rng, size, density)
+    parts.append(_ground(rng, city, density))
+    return _assemble(rng, city, parts, size, origin, colour)
+
+
+def _build(rng: np.random.Generator, size: float, density: float) -> tuple[_City, list[_Part]]:
+    """The plan of a scene and the points of its buildings and objects (the ground comes after)."""
     city = _City(rng, size)
     city.buildings = _place_buildings(city)
     b = city.buildings
@@ -532,8 +555,7 @@ def make_scene(seed: int, size: float = 500.0, density: float = 9.0, origin: tup
     parts += _vegetation(rng, city, density)
     parts += _vehicles(rng, city, density)
     parts += _street_furniture(rng, city, density)
-    parts.append(_ground(rng, city, density))
-    return _assemble(rng, city, parts, size, origin, colour)
+    return city, parts
 
 
 def _assemble(rng: np.random.Generator, city: _City, parts: list[_Part], size: float, origin, colour: str) -> SyntheticScene:

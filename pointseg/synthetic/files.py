@@ -1,5 +1,6 @@
 """Write synthetic scenes as STPLS3D files (`N_points_GTv3.txt`)."""
 
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import numpy as np
 from pointseg.errors import InputError
 from pointseg.io import write_stpls3d_txt
 from pointseg.io.ownership import check_replaceable
+from pointseg.processes import exit_with_parent
 from pointseg.synthetic.city import make_scene
 
 # A georeferenced-looking origin (UTM-like metres): float32 would lose centimetres here.
@@ -38,7 +40,7 @@ def ensure_scenes(out: str | Path, scenes: list[int], size: float = 500.0, densi
         refuse_existing(out, missing)  # before any worker writes
         args = [(out, [n], size, density, seed, colour) for n in missing]
         if workers > 1 and len(missing) > 1:
-            with ProcessPoolExecutor(min(workers, len(missing))) as pool:
+            with ProcessPoolExecutor(min(workers, len(missing)), initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
                 list(pool.map(write_synthetic_scenes, *zip(*args)))
         else:
             for a in args:
@@ -50,10 +52,11 @@ def scene_path(out: str | Path, n: int) -> Path:
     return Path(out) / f"{n}_points_GTv3.txt"
 
 
-def refuse_existing(out: str | Path, scenes: list[int]) -> None:
-    """Raise OutputExistsError if a scene file to be written exists and pointseg did not write it: it may be a user's
-    real STPLS3D scene (checked for all scenes before any is written)."""
-    check_replaceable(*(scene_path(out, n) for n in scenes), hint="synthetic scenes never replace a scene file pointseg did not write: choose another --out")
+def refuse_existing(out: str | Path, scenes: list[int], path_of=scene_path) -> None:
+    """Raise OutputExistsError if a scene file to be written (path_of(out, n)) exists and pointseg did not write it: it may
+    be a user's real scene (checked for all scenes before any is written)."""
+    check_replaceable(*(path_of(out, n) for n in scenes),
+                      hint="synthetic scenes never replace a scene file pointseg did not write: choose another --out")
 
 
 def parse_scene_numbers(text: str) -> list[int]:

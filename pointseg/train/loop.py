@@ -18,11 +18,13 @@ from torch.nn.parallel import DistributedDataParallel
 from pointseg.config import Config
 from pointseg.constants import NUM_CLASSES
 from pointseg.data.dataset import PatchDataset
+from pointseg.data.manifest import identity_difference, prepared_identity
 from pointseg.data.features import Batch
-from pointseg.distributed import DistInfo, all_reduce_sum, barrier, setup_distributed
-from pointseg.errors import ConfigError
+from pointseg.distributed import DistInfo, all_reduce_sum, barrier, gather_or_raise, setup_distributed
+from pointseg.errors import ConfigError, InputError
 from pointseg.io import ownership
 from pointseg.io.atomic import clean_stale_temp_files
+from pointseg.io.run_lock import RUN_LOCK_NAME, RunLock, check_not_a_file, lock_folder
 from pointseg.losses import build_loss
 from pointseg.losses.class_weights import loss_class_weights
 from pointseg.metrics import scores
@@ -93,6 +95,19 @@ class EpochStats:
     parts: dict[str, Any] = field(default_factory=dict)
 
 
+def check_same_data(saved: dict[str, Any] | None, data: dict[str, Any], path: Path, warn: bool = True) -> None:
+    """Refuse to resume a run on another prepared set than the one it was trained on (a copy of it is fine).
+    saved: the checkpoint's "data" (pointseg.data.manifest.prepared_identity), None in older checkpoints."""
+    if saved is None:
+        if warn:
+            log.warning("%s: the checkpoint does not say which prepared data it was trained on (an older pointseg); "
+                        "resuming on %s", path, data["path"])
+        return
+    if saved.get("manifest_sha256") != data["manifest_sha256"]:
+        raise InputError(f"{path}: the run was trained on other prepared data ({saved.get('path')}) than --data {data['path']}: "
+                         f"{identity_difference(saved, data)}; resume with the run's own --data, or --restart to train on this one")
+
+
 class Trainer:
     """Model, optimizer, schedule, loaders and progress of one run; `fit()` trains the remaining epochs."""
 
@@ -102,6 +117,7 @@ class Trainer:
         if cfg.train.batch_size % dist.world_size:
             raise ConfigError(f"train.batch_size {cfg.train.batch_size} does not split over {dist.world_size} ranks")
         per_rank = cfg.train.batch_size // dist.world_size
+        self.data = prepared_identity(data_dir)  # kept in checkpoints: --resume refuses another prepared set
         self.train_ds = PatchDataset(data_dir, "train", cfg, train=True, seed=cfg.train.seed)
         self.val_ds = PatchDataset(data_dir, "val", cfg, train=False)
         self.train_loader = make_loader(self.train_ds, per_rank, cfg, dist, train=True)
@@ -132,12 +148,13 @@ class Trainer:
         """What a checkpoint holds besides the config, the record and the RNG states."""
         return {"model": self.core.state_dict(), "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
                 "epoch": self.epoch, "step": self.step, "best_miou": self.best_miou, "trained_seconds": self.trained_s,
-                "finished": self.finished}
+                "finished": self.finished, "data": self.data}
 
     def resume(self, path: Path) -> bool:
         """Restore model, optimizer, scaler, progress and RNG states from a checkpoint; False when it has nothing left to do."""
         ckpt = load_checkpoint(path)
         check_compatible(ckpt, self.cfg, path)
+        check_same_data(ckpt.get("data"), self.data, path, self.dist.is_main)
         load_model_state(self.core, ckpt, path)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
@@ -235,15 +252,39 @@ def train(cfg: Config, data_dir: str | Path, work_dir: str | Path, resume: bool 
     scaler, RNG states and the epoch's patch order) or `restart` (move it aside first)."""
     dist = setup_distributed(device)
     work_dir = Path(work_dir)
+    check_not_a_file(work_dir, "--work-dir")
+    made = not work_dir.exists()
+    lock, error = None, None
+    if dist.is_main:  # one run at a time in a work dir (pointseg.io.run_lock)
+        try:
+            lock = lock_folder(work_dir, "--work-dir")
+        except Exception as err:
+            error = err
+    gather_or_raise(None, error, dist.rank)
+    try:
+        return _train(cfg, data_dir, work_dir, resume, dist, progress, restart, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+            if made and not any(work_dir.iterdir()):  # refused before anything was written: leave no empty folder
+                work_dir.rmdir()
+
+
+def _train(cfg: Config, data_dir: str | Path, work_dir: Path, resume: bool, dist: DistInfo, progress: bool, restart: bool,
+           lock: RunLock | None) -> dict[str, Any]:
     aside = check_work_dir(work_dir, resume, restart)
     if aside is not None:
         barrier()  # every rank has looked before rank 0 moves anything
         if dist.is_main:
-            move_aside(work_dir, aside)
+            move_aside(work_dir, aside)  # the lock moves with the run: hold one in the new work dir instead
+            work_dir.mkdir(parents=True, exist_ok=True)
+            lock.moved(aside / RUN_LOCK_NAME, work_dir / RUN_LOCK_NAME)
         barrier()
     work_dir.mkdir(parents=True, exist_ok=True)
     if dist.is_main:
         clean_stale_temp_files(work_dir)
+    if resume:  # before anything is loaded: the run's own prepared data, or a copy of it
+        check_same_data(load_checkpoint(work_dir / "last.pt").get("data"), prepared_identity(data_dir), work_dir / "last.pt", False)
     hooks = [ProgressBar(progress), MetricsLog(work_dir), Checkpointer(work_dir), AsppReport(), TrainingCurves(work_dir)]
     trainer = Trainer(cfg, Path(data_dir), dist, hooks)
     if resume and dist.is_main:  # the user named this run to continue: its files are pointseg's to update

@@ -1,9 +1,12 @@
 """A labelled cloud for pictures: points, colours, predicted classes, ground truth, confidence, entropy.
 
 Reads what tools/infer.py writes (through pointseg.io.predictions, the one reader of prediction files) or any
-scene with a label field (then the labels are ground truth).
+scene with a label field (then the labels are ground truth). A prediction file that carries its input's
+classification (a labelled LAS/LAZ copy: `classification`, or `original_class` after --write-class classification;
+a PLY of a LAS/LAZ input: `scalar_original_class`) gives the ground truth through the run's class map.
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +14,10 @@ import numpy as np
 
 from pointseg.constants import IGNORE_LABEL, NUM_CLASSES
 from pointseg.errors import PointCloudError
-from pointseg.io import Scene, read_scene
-from pointseg.io.predictions import holds_prediction, read_prediction, source_name
+from pointseg.io import ClassMap, Scene, read_scene
+from pointseg.io.predictions import holds_prediction, read_prediction, record_path, source_name
+
+DEFAULT_CLASS_MAP = "asprs"
 
 
 @dataclass
@@ -36,17 +41,29 @@ class LabelledCloud:
         return len(self.xyz)
 
 
-def read_labelled(path: str | Path, truth: str | Path | Scene | None = None) -> LabelledCloud:
-    """Read a prediction file (pointseg.io.predictions) or a labelled scene, and optionally the ground truth of the
-    same points (a scene file, or a Scene already read).
+def run_class_map(path: str | Path) -> str:
+    """The class map a prediction file was labelled with: its record's (<scene>_pred.json beside it), else 'asprs'."""
+    path = Path(path)
+    try:
+        settings = json.loads(record_path(path.parent, source_name(path)).read_text()).get("settings", {})
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_CLASS_MAP
+    name = settings.get("class_map") if isinstance(settings, dict) else None
+    return name if isinstance(name, str) and name else DEFAULT_CLASS_MAP
 
-    Raises PointCloudError (one line naming the file) when the truth has other points or no labels, or a
-    predicted class lies outside 0..14.
+
+def read_labelled(path: str | Path, truth: str | Path | Scene | None = None, class_map: ClassMap | str | None = None) -> LabelledCloud:
+    """Read a prediction file (pointseg.io.predictions) or a labelled scene, and optionally the ground truth of the
+    same points (a scene file, or a Scene already read), which replaces the one a prediction file carries.
+
+    class_map: turns the input's classification a prediction file carries into ground truth; None: the one it was
+    labelled with (run_class_map). Raises PointCloudError (one line naming the file) when the truth has other points
+    or no labels, or a predicted class lies outside 0..14.
     """
     path = Path(path)
     if holds_prediction(path):
-        p = read_prediction(path)
-        cloud = LabelledCloud(path, source_name(path), p.scene.xyz, p.scene.rgb, p.pred, None, p.confidence, p.entropy)
+        p = read_prediction(path, class_map if class_map is not None else run_class_map(path))
+        cloud = LabelledCloud(path, source_name(path), p.scene.xyz, p.scene.rgb, p.pred, p.scene.labels, p.confidence, p.entropy)
     else:
         scene = read_scene(path)  # validates the file and gives xyz, rgb and its label field
         cloud = LabelledCloud(path, source_name(path), scene.xyz, scene.rgb, truth=scene.labels)

@@ -12,6 +12,7 @@ import numpy as np
 from pointseg.constants import CLASS_NAMES, CLASS_PALETTE, NUM_CLASSES
 from pointseg.metrics import scores
 from pointseg.train.run_dir import METRICS_LOG, read_metrics_log
+from pointseg.viz.names import TRAINING_CURVES
 
 DPI = 100
 CONFUSION_SIZE = (10.0, 8.5)  # inches: 1000 x 850 pixels
@@ -61,7 +62,7 @@ def confusion_figure(conf: np.ndarray, title: str):
                 ax.text(j, i, f"{100 * v:.0f}" if v >= 0.01 else "<1", ha="center", va="center", fontsize=7,
                         color="white" if v > 0.6 else "black")
     s = scores(conf)
-    ax.set_title(f"{title}\nrow-normalized (% of each true class); OA {100 * s.oa:.1f}%, mIoU {100 * s.miou:.1f}%, {s.points:,} points", fontsize=10)
+    ax.set_title(f"{title}\nrow-normalized (% of each true class); OA {100 * s.oa:.1f}%, mIoU {100 * s.miou:.1f}%, {s.points:,} points scored", fontsize=10)
     cax = fig.add_axes([0.91, 0.25, 0.02, 0.66])
     fig.colorbar(image, cax=cax).set_label("share of the true class")
     return fig
@@ -128,8 +129,11 @@ def curves_figure(records: list[dict[str, Any]], title: str):
     scale, unit = (1e6, "M voxels/s") if len(v) and v.max() >= 1e6 else (1e3, "k voxels/s")
     ax.plot(x, v / scale, marker="o", markersize=3, color="tab:green")
     ax.set_title(f"training speed ({unit}, whole epoch)")
+    from matplotlib.ticker import MaxNLocator
+
     for a in axes.flat:
         a.set_xlabel("epoch")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no ticks at 1.5
         a.grid(alpha=0.3)
     fig.suptitle(title)
     fig.subplots_adjust(hspace=0.35, wspace=0.25, left=0.07, right=0.97, top=0.9, bottom=0.08)
@@ -142,7 +146,7 @@ def write_training_curves(work_dir: str | Path) -> Path:
 
     work_dir = Path(work_dir)
     records = read_metrics_log(work_dir / METRICS_LOG)
-    return save_figure(work_dir / "training_curves.png", curves_figure(records, f"{work_dir.name}: {len(records)} epochs"))
+    return save_figure(work_dir / TRAINING_CURVES, curves_figure(records, f"{work_dir.name}: {len(records)} epochs"))
 
 
 def per_class_scores(confusions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

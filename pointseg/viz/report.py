@@ -49,12 +49,15 @@ def _pct(v: float) -> str:
     return "–" if v is None or np.isnan(v) else f"{100 * v:.1f}"
 
 
-def metrics_tables(rows: dict[str, Scores]) -> str:
-    """Points, OA and mIoU per scene (and pooled), then IoU per class in %, as HTML tables."""
+def metrics_tables(rows: dict[str, Scores], file_points: dict[str, int] | None = None) -> str:
+    """Points (in the file, scored), OA and mIoU per scene (and pooled), then IoU per class in %, as HTML tables."""
     names = list(rows)
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     out = ['<table><tr><th class="name"></th>' + head + "</tr>"]
-    out.append('<tr><td class="name">points</td>' + "".join(f"<td>{rows[n].points:,}</td>" for n in names) + "</tr>")
+    if file_points:
+        out.append('<tr><td class="name">points in file</td>' + "".join(f"<td>{file_points[n]:,}</td>" if n in file_points else "<td>–</td>"
+                                                                        for n in names) + "</tr>")
+    out.append('<tr><td class="name">points scored</td>' + "".join(f"<td>{rows[n].points:,}</td>" for n in names) + "</tr>")
     out.append('<tr><td class="name">OA (%)</td>' + "".join(f"<td><b>{_pct(rows[n].oa)}</b></td>" for n in names) + "</tr>")
     out.append('<tr><td class="name">mIoU (%)</td>' + "".join(f"<td><b>{_pct(rows[n].miou)}</b></td>" for n in names) + "</tr>")
     for c, cname in enumerate(CLASS_NAMES):
@@ -71,8 +74,10 @@ def info_table(items: dict[str, Any]) -> str:
 
 
 def build_report(title: str, pooled: Scores | None, rows: dict[str, Scores], plots: dict[str, Path], scenes: list[SceneSection],
-                 run: dict[str, Any], config: dict[str, Any] | None, seconds: dict[str, float]) -> str:
-    """The page as a string. `plots`: run-wide figures {caption: PNG}; `run`: model/checkpoint facts."""
+                 run: dict[str, Any], config: dict[str, Any] | None, seconds: dict[str, float],
+                 file_points: dict[str, int] | None = None) -> str:
+    """The page as a string. `plots`: run-wide figures {caption: PNG}; `run`: model/checkpoint facts;
+    `file_points`: {scene or 'all': points in the file(s)}."""
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', HTML_MARK,
              f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
              f'<p class="muted">written {time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())} by pointseg {pointseg.__version__}; '
@@ -80,7 +85,7 @@ def build_report(title: str, pooled: Scores | None, rows: dict[str, Scores], plo
     if pooled is not None:
         parts.append(f"<p><b>All scenes: OA {_pct(pooled.oa)}%, mIoU {_pct(pooled.miou)}%</b> over {pooled.points:,} labelled points "
                      "(one confusion matrix summed over all points; ground truth −100 ignored).</p>")
-        parts += ["<h2>Metrics</h2>", metrics_tables(rows)]
+        parts += ["<h2>Metrics</h2>", metrics_tables(rows, file_points)]
     else:
         parts.append("<p>No ground truth: pictures of the predictions only.</p>")
     if plots:

@@ -31,11 +31,13 @@ OBLIQUE = View("oblique", azimuth=-60.0, elevation=35.0)
 class Raster:
     """index (H, W) int64: the point shown at each pixel, EMPTY where none; row 0 is the top of the image.
 
-    resolution: metres per pixel; extent: (width, height) in metres of the area the image covers."""
+    resolution: metres per pixel; extent: (width, height) in metres of the area the image covers; corner: for a
+    top-down view, the (x, y) coordinates of the image's lower-left corner (None for other views)."""
 
     index: np.ndarray
     resolution: float
     extent: tuple[float, float]
+    corner: tuple[float, float] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -109,9 +111,12 @@ def fill_holes(index: np.ndarray, depth: np.ndarray) -> np.ndarray:
 
 
 def render(xyz: np.ndarray, view: View, resolution: float, max_pixels: int, fill: int = 1) -> Raster:
-    """Project and rasterize a cloud (N, 3) for `view`."""
+    """Project and rasterize a cloud (N, 3) for `view` (a top view also records its corner's coordinates)."""
     u, v, depth = project(xyz, view)
-    return rasterize(u, v, depth, resolution, max_pixels, fill)
+    raster = rasterize(u, v, depth, resolution, max_pixels, fill)
+    if view.elevation >= 90.0:  # u = x - min x, v = y - min y; the image starts at the smallest u and v
+        raster.corner = (float(xyz[:, 0].min()), float(xyz[:, 1].min()))
+    return raster
 
 
 def paint(raster: Raster, colours: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
@@ -120,9 +125,13 @@ def paint(raster: Raster, colours: np.ndarray, background: tuple[int, int, int])
     return table[np.where(raster.index >= 0, raster.index, len(colours))]
 
 
-def enlarge(image: np.ndarray, min_pixels: int) -> tuple[np.ndarray, int]:
-    """Repeat each pixel k x k times (k whole) so the longer side reaches `min_pixels`; returns (image, k)."""
-    k = max(1, math.ceil(min_pixels / max(image.shape[:2]))) if min_pixels > 0 else 1
+def enlarge(image: np.ndarray, min_pixels: int, max_pixels: int | None = None) -> tuple[np.ndarray, int]:
+    """Repeat each pixel k x k times (k whole) so the longer side reaches `min_pixels`, without passing `max_pixels`;
+    returns (image, k)."""
+    side = max(image.shape[:2])
+    k = max(1, math.ceil(min_pixels / side)) if min_pixels > 0 else 1
+    if max_pixels is not None:
+        k = max(1, min(k, max_pixels // side))
     if k == 1:
         return image, 1
     return np.repeat(np.repeat(image, k, axis=0), k, axis=1), k

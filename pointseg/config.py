@@ -91,6 +91,7 @@ class DataConfig(Checked):
     seed: int = 0
     min_points_per_patch: NonNegativeInt = 1000
     sparse_patch_policy: Literal["merge", "keep"] = "merge"  # merge into the fullest neighbour, or keep
+    max_memory: NonNegative = 0.0  # GiB a scene may take in memory; larger files are prepared tile by tile from disk; 0: a sixth of the machine's
     hag: bool = False  # also store each point's height above the SMRF ground (for features.hag)
 
     def check(self) -> None:
@@ -216,6 +217,7 @@ class InferConfig(Checked):
     probabilities: bool = False  # also write each class's probability (prob_<class>, float32)
     colorize: bool = False  # PLY output coloured by predicted class instead of the input's rgb
     class_map: str = ""  # LAS/LAZ codes <-> classes for reading and --write-class; "" = the checkpoint's data.class_map
+    max_memory: NonNegative = 0.0  # GiB a scene may take in memory; larger files are labelled tile by tile from disk; 0: a sixth of the machine's
     units: Units = "auto"  # coordinate units of inputs without a CRS: auto (metres), m, ft, ftUS; a LAS/LAZ CRS decides its own
     crs: str = ""  # an EPSG code or WKT written into outputs of inputs without a CRS (text/PLY -> LAS/LAZ); "" = none
 

@@ -9,6 +9,7 @@ LAZ -> LAZ, txt/PLY -> PLY); a LAS/LAZ output is a copy of the input with pred_c
 A folder of adjacent tiles labelled as one cloud: --coverage [--buffer METRES]. Resume an interrupted run:
 --skip-existing. Several GPUs or nodes: torchrun --nproc_per_node 8 tools/infer.py ... (the scenes or tiles
 are shared among the ranks, largest first; rank 0 writes the metrics of the whole set).
+A file larger than --max-memory is labelled tile by tile from disk, with the labels of the in-memory run.
 A bad scene among many is skipped with one line (the others are labelled and scored; exit status 1); --strict stops at it.
 Every flag is an infer.* setting of the checkpoint's config (e.g. --stride 25 is infer.stride=25), checked before any scene is read.
 """
@@ -71,6 +72,8 @@ def main() -> int:
                          "(other settings stop the run; a changed input is labelled again)")
     ap.add_argument("--units", choices=["auto", "m", "ft", "ftUS"], default=None,
                     help="coordinate units of inputs without a CRS (infer.units; default auto: metres); a LAS/LAZ CRS decides its own")
+    ap.add_argument("--max-memory", type=float, default=None,
+                    help="GiB a scene may take in memory; larger files are labelled tile by tile from disk (infer.max_memory; 0: a sixth of this machine's)")
     ap.add_argument("--tta", type=int, default=None, help="test-time augmentation: views averaged (rotations about z, mirrored); infer.tta, 1: none")
     ap.add_argument("--pictures", action="store_true", help="also maps of each scene, confusion matrices, IoU chart and OUT/report.html")
     ap.add_argument("--strict", action="store_true", help="stop at the first bad scene (default: skip it with one line, label the others, exit 1)")
@@ -87,7 +90,8 @@ def main() -> int:
     settings = flag_settings(
         "infer", stride=args.stride, colorize=args.colorize, output_format=args.format, write_class=args.write_class,
         probabilities=args.probabilities, class_map=args.class_map, coverage=True if args.buffer is not None else args.coverage,
-        coverage_buffer=args.buffer, tta=args.tta, units=args.units, crs=args.crs, **{"batch_size" if info.device.type == "cuda" else "cpu_batch_size": args.batch_size})
+        coverage_buffer=args.buffer, tta=args.tta, units=args.units, crs=args.crs, max_memory=args.max_memory,
+        **{"batch_size" if info.device.type == "cuda" else "cpu_batch_size": args.batch_size})
     try:
         summary = label_scenes(ckpt, args.input, args.out, info.device, args.overrides, settings, skip_existing=args.skip_existing,
                                strict=args.strict, pictures=args.pictures, rank=info.rank, world=info.world_size)

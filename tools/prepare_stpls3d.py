@@ -29,11 +29,14 @@ def main() -> None:
     ap.add_argument("--units", choices=["auto", "m", "ft", "ftUS"], default=None,
                     help="coordinate units of scenes without a CRS (data.units; default auto: metres); a LAS/LAZ CRS decides its own")
     ap.add_argument("--workers", type=int, default=1, help="scenes prepared in parallel")
+    ap.add_argument("--max-memory", type=float, default=None,
+                    help="GiB a scene may take in memory; larger files are prepared tile by tile from disk (data.max_memory; 0: a sixth of this machine's)")
     ap.add_argument("--overwrite", action="store_true", help="replace an output directory prepare wrote before")
     ap.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. data.voxel_size=0.1 data.test_scenes=[5]")
     args = cli.parse(ap)
     tests = parse_test_scenes(args.test_scenes) if args.test_scenes is not None else None
-    cfg = load_config(args.config, args.overrides, flag_settings("data", scene_glob=args.pattern, class_map=args.class_map, test_scenes=tests, units=args.units))
+    cfg = load_config(args.config, args.overrides, flag_settings("data", scene_glob=args.pattern, class_map=args.class_map, test_scenes=tests,
+                                                                     units=args.units, max_memory=args.max_memory))
 
     from pointseg.data.prepare import prepare_dataset
 

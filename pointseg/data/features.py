@@ -50,7 +50,9 @@ def scene_attributes(scene: "Scene", cfg: FeatureConfig, local_xyz: np.ndarray |
     from pointseg.data.ground import height_above_ground
 
     reference = None
-    if cfg.intensity and scene.intensity is not None:
+    if cfg.intensity and scene.intensity is not None and getattr(scene, "intensity_reference", None) is not None:
+        reference = float(scene.intensity_reference)  # a part of a file: the whole file's scale
+    elif cfg.intensity and scene.intensity is not None:
         positive = scene.intensity[scene.intensity > 0]
         reference = float(np.percentile(positive, 99)) if len(positive) else 1.0
     def pick(a: np.ndarray | None) -> np.ndarray | None:

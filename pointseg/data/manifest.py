@@ -3,7 +3,7 @@ weights, the data config, a format version. Written by pointseg.data.prepare, re
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +12,9 @@ from pointseg.constants import CLASS_NAMES, IGNORE_LABEL, NUM_CLASSES
 from pointseg.data.split import TRAIN
 from pointseg.errors import InputError, InputNotFoundError
 from pointseg.losses.class_weights import class_weights
+
+if TYPE_CHECKING:
+    from pointseg.data.tiling import TiledScene
 
 FORMAT_VERSION = 1
 WRITTEN_BY = "pointseg prepare"
@@ -39,6 +42,23 @@ def build_manifest(scenes: list[dict[str, Any]], cfg: DataConfig) -> dict[str, A
         "class_weights": class_weights(counts).tolist(),
         "scenes": [{k: v for k, v in s.items() if k != "seconds"} for s in scenes],
     }
+
+
+def patch_entries(tiled: "TiledScene", tile_counts: np.ndarray) -> list[dict[str, Any]]:
+    """The manifest's entry of each kept patch of a tiled scene; tile_counts (T, 15): points of each class per tile."""
+    voxel_per_tile = np.diff(tiled.voxel_offsets)
+    patches = []
+    for p in range(tiled.n_patches):
+        tiles = tiled.tiles_of(p)
+        counts = tile_counts[tiles].sum(axis=0)
+        patches.append({
+            "patch": p,
+            "bounds": [round(v, 6) for v in tiled.patch_bounds(p)],
+            "points": tiled.patch_size(p),
+            "voxels": int(voxel_per_tile[tiles].sum()),
+            "class_counts": counts.tolist(),
+        })
+    return patches
 
 
 def prepared_identity(prepared: str | Path) -> dict[str, Any]:

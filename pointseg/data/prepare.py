@@ -36,7 +36,8 @@ from pointseg.constants import NUM_CLASSES
 from pointseg.data.features import scene_attributes
 from pointseg.data.ground import height_above_ground
 from pointseg.data.groups import group_cell, set_aside, spatial_groups
-from pointseg.data.manifest import build_manifest
+from pointseg.data.manifest import build_manifest, patch_entries
+from pointseg.data.prepare_large import needs_tiling, prepare_large_scene
 from pointseg.data.split import EXCLUDED, TRAIN, VAL, split_leak_free, split_random
 from pointseg.data.tiling import tile_scene
 from pointseg.errors import InputError, InputNotFoundError, OutputExistsError, PointCloudError
@@ -95,6 +96,12 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
     """Read, validate, tile and voxelize one scene; write its arrays; return its manifest entry."""
     start = time.perf_counter()
     path, cfg = job.path, job.data
+    stride = cfg.test_stride if job.is_test else cfg.train_stride
+    if needs_tiling(path, cfg.max_memory):  # larger than memory: tile by tile from disk, into the same arrays
+        entry = prepare_large_scene(path, job.out_dir, cfg, stride)
+        patches = entry.pop("patches")
+        return {"name": scene_name(path), "number": scene_number(path), "file": path.name, **entry,
+                "role": "test" if job.is_test else "trainval", "stride": stride, "patches": patches, "seconds": time.perf_counter() - start}
     with ThreadPoolExecutor(max_workers=1) as hasher:  # hashlib releases the GIL: hashing overlaps parsing
         digest = hasher.submit(file_sha256, path)
         scene = read_scene(path, cfg.class_map, cfg.units)
@@ -102,13 +109,7 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
     scene.source = None  # a LAS file's full record is not needed here
     scene, n_aside = set_aside_outliers(scene, cfg.patch_size)
     if scene.labels is None:
-        if path.suffix.lower() == ".txt":
-            raise PointCloudError(path, "no semantic labels (6 columns); prepare needs labelled scenes with 8 columns")
-        if path.suffix.lower() == ".ply":
-            raise PointCloudError(path, "no label field (class, label, semantic, ...); prepare needs labelled scenes")
-        raise PointCloudError(path, f"no point's classification maps to a class through the class map '{cfg.class_map}'; "
-                                    "prepare needs labelled scenes (or another data.class_map)")
-    stride = cfg.test_stride if job.is_test else cfg.train_stride
+        raise unlabelled_error(path, cfg.class_map)
     local = scene.local_xyz()  # metres
     tiled = tile_scene(local, cfg.voxel_size, cfg.patch_size, stride, cfg.min_points_per_patch, cfg.sparse_patch_policy)
     labels = scene.labels
@@ -116,7 +117,6 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
     n_tiles = len(tiled.tile_offsets) - 1
     tile_counts = np.bincount(tiled.point_tile[valid] * NUM_CLASSES + labels[valid], minlength=n_tiles * NUM_CLASSES)
     tile_counts = tile_counts.reshape(n_tiles, NUM_CLASSES)
-    voxel_per_tile = np.diff(tiled.voxel_offsets)
 
     d = job.out_dir
     d.mkdir(parents=True, exist_ok=True)
@@ -134,17 +134,7 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
     for name in ("tile_offsets", "point_voxel", "voxel_offsets", "voxel_coords", "patch_offsets", "patch_tiles"):
         atomic_save_npy(d / f"{name}.npy", getattr(tiled, name))
 
-    patches = []
-    for p in range(tiled.n_patches):
-        tiles = tiled.tiles_of(p)
-        counts = tile_counts[tiles].sum(axis=0)
-        patches.append({
-            "patch": p,
-            "bounds": [round(v, 6) for v in tiled.patch_bounds(p)],
-            "points": tiled.patch_size(p),
-            "voxels": int(voxel_per_tile[tiles].sum()),
-            "class_counts": counts.tolist(),
-        })
+    patches = patch_entries(tiled, tile_counts)
     return {
         "name": scene_name(path),
         "number": scene_number(path),
@@ -166,6 +156,16 @@ def prepare_scene(job: SceneJob) -> dict[str, Any]:
         "patches": patches,
         "seconds": time.perf_counter() - start,
     }
+
+
+def unlabelled_error(path: Path, class_map: str) -> PointCloudError:
+    """The error for a scene without labels, which prepare cannot use."""
+    if path.suffix.lower() == ".txt":
+        return PointCloudError(path, "no semantic labels (6 columns); prepare needs labelled scenes with 8 columns")
+    if path.suffix.lower() == ".ply":
+        return PointCloudError(path, "no label field (class, label, semantic, ...); prepare needs labelled scenes")
+    return PointCloudError(path, f"no point's classification maps to a class through the class map '{class_map}'; "
+                                 "prepare needs labelled scenes (or another data.class_map)")
 
 
 def find_scenes(src: Path, pattern: str, test_scenes: list[int | str] | None = None) -> list[Path]:

@@ -161,8 +161,8 @@ def tile_scene(
     # Tiles are half-open; a point exactly on the far edge of the extent joins the last tile rather
     # than opening a new row of patches (only that tile gets the extra voxel column, so voxels stay unique).
     tile_m = tile_v * voxel_size
-    last = [max(0, math.ceil(float(local_xyz[:, a].max()) / tile_m) - 1) for a in range(2)]
-    tx, ty = np.minimum(cells[:, 0] // tile_v, last[0]), np.minimum(cells[:, 1] // tile_v, last[1])
+    last = last_tiles([float(local_xyz[:, a].max()) for a in range(2)], tile_m)
+    tx, ty = point_tiles(cells, tile_v, last)
     # The grid starts at the patch-lattice line at or below the first occupied tile (0 for a scene in its own origin).
     start = (int(tx.min()) // per_stride * per_stride, int(ty.min()) // per_stride * per_stride)
     tx, ty = tx - start[0], ty - start[1]
@@ -191,6 +191,24 @@ def tile_scene(
     np.cumsum(voxel_counts, out=voxel_offsets[1:])
     voxel_coords = unpack_keys(np.concatenate(key_parts), bits) + offset.astype(np.int32)
 
+    patch_offsets, kept_tiles, patch_ids = patch_tables(grid, counts, min_points, sparse_policy)
+    return TiledScene(grid, order, tile_offsets, point_voxel, voxel_offsets, voxel_coords, patch_offsets, kept_tiles, patch_ids, tile_id)
+
+
+def last_tiles(max_local_xy: list[float], tile_m: float) -> list[int]:
+    """The last tile index along x and y of a scene whose local coordinates reach max_local_xy (2 floats): tiles are
+    half-open, but a point exactly on the far edge of the extent joins the last tile rather than opening a new row."""
+    return [max(0, math.ceil(m / tile_m) - 1) for m in max_local_xy]
+
+
+def point_tiles(cells: np.ndarray, tile_v: int, last: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's tile (tx, ty) (N,) int64 from its voxel cells (N, 3) (from local 0, not from the grid's start)."""
+    return np.minimum(cells[:, 0] // tile_v, last[0]), np.minimum(cells[:, 1] // tile_v, last[1])
+
+
+def patch_tables(grid: PatchGrid, counts: np.ndarray, min_points: int = 0, sparse_policy: str = "merge") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(patch_offsets (P+1,), patch_tiles (K,), patch_ids (P,)) int64 of the kept patches of `grid`, from the points per
+    tile counts (n_tiles,): empty patches skipped, sparse ones merged (sparse_policy 'merge') or kept."""
     patch_tiles = [grid.patch_tiles(p) for p in range(grid.n_patches)]
     sizes = np.array([counts[t].sum() for t in patch_tiles])
     patch_ids = np.flatnonzero(sizes > 0)
@@ -199,10 +217,7 @@ def tile_scene(
     kept = [patch_tiles[p] for p in patch_ids]
     patch_offsets = np.zeros(len(kept) + 1, np.int64)
     np.cumsum([len(t) for t in kept], out=patch_offsets[1:])
-    return TiledScene(
-        grid, order, tile_offsets, point_voxel, voxel_offsets, voxel_coords,
-        patch_offsets, np.concatenate(kept).astype(np.int64), patch_ids.astype(np.int64), tile_id,
-    )
+    return patch_offsets, np.concatenate(kept).astype(np.int64), patch_ids.astype(np.int64)
 
 
 def _merge_sparse(grid: PatchGrid, patch_tiles: list[np.ndarray], sizes: np.ndarray, min_points: int) -> tuple[list[np.ndarray], np.ndarray]:

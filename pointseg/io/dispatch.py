@@ -81,6 +81,27 @@ def _las_source(scene: Scene) -> laspy.LasData | None:
     return None
 
 
+def labelled_fields(path: Path, columns: dict[str, np.ndarray], source: "laspy.LasData | laspy.ScaleAwarePointRecord | None",
+                    intensity: np.ndarray | None, write_class: str = "pred_class",
+                    class_map: ClassMap | str = DEFAULT_CLASS_MAP) -> tuple[dict[str, np.ndarray], np.ndarray | None, list[str]]:
+    """What a labelled file at `path` (.ply, .las, .laz) stores besides its points, for n points: (fields by the name
+    written, in order; classification codes (n,) or None; the fields' logical names, pointseg.io.fields).
+
+    columns: the prediction (fields.prediction_columns); source: the LAS/LAZ input's points (its LasData, or one chunk's
+    point record: pointseg.io.stream) or None; intensity: a text or PLY input's (n,) or None. Maps arrays to arrays, so
+    a file written at once (write_labelled) and one written chunk by chunk (pointseg.predict.large) hold the same."""
+    if path.suffix.lower() == ".ply":
+        fields = {**columns, **source_columns(source, intensity)}
+        return ply_fields(fields), None, list(fields)
+    fields, codes = las_fields(columns, write_class, _class_map(class_map), source)
+    return fields, codes, list(fields)
+
+
+def output_wkt(header: laspy.LasHeader | None, crs=None) -> str | None:
+    """The CRS a labelled PLY names in its comments: its LAS/LAZ input's (header), else --crs (a pyproj CRS), else None."""
+    return (header_wkt(header) if header is not None else None) or (crs_wkt(crs) if crs is not None else None)
+
+
 def write_labelled(
     path: str | Path,
     scene: Scene,
@@ -116,16 +137,14 @@ def write_labelled(
     if suffix not in (".ply", *LAS_SUFFIXES):
         raise ValueError(f"{path}: cannot write '{suffix}' files; expected .ply, .las or .laz")
     source = _las_source(scene)
+    fields, codes, names = labelled_fields(path, columns, source, scene.intensity, write_class, class_map)
     if suffix == ".ply":
-        carried = source_columns(source, scene.intensity)
-        wkt = (header_wkt(source.header) if source is not None else None) or (crs_wkt(crs) if crs is not None else None)
+        wkt = output_wkt(source.header if source is not None else None, crs)
         if source is not None:
-            say_what_ply_drops(path, scene.path, not_in_ply(source, set(columns) | set(carried)), wkt)
-        fields = {**columns, **carried}
+            say_what_ply_drops(path, scene.path, not_in_ply(source, set(names)), wkt)
         rgb = colours if colours is not None else scene.rgb
-        write_ply(path, scene.xyz, rgb, ply_fields(fields), ply_comments(list(fields), wkt) if comments is None else comments)
+        write_ply(path, scene.xyz, rgb, fields, ply_comments(names, wkt) if comments is None else comments)
         return path
-    fields, codes = las_fields(columns, write_class, _class_map(class_map), source)
     if source is not None:
         write_las_copy(path, source, fields, codes, crs=crs)
     else:

@@ -119,7 +119,7 @@ def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: l
         if stored.any():
             rgb = colours_by_stored_range(path, stored)
         else:
-            log.warning("%s: every colour value is 0: read as a file without colour", path)
+            warn_no_colour(path)
     intensity = np.asarray(las.intensity, np.float32) if "intensity" in names else None
     if intensity is not None and not intensity.any():
         intensity = None
@@ -129,24 +129,22 @@ def read_las(path: str | Path, class_map: ClassMap | None = None, laz_backend: l
     labels, n_unknown = None, 0
     if class_map is not None:
         labels, unknown = class_map.to_classes(np.asarray(las.classification))
-        n_unknown = sum(unknown.values())
-        if n_unknown:
-            log.warning("%s: %d points with classification codes not in the class map %s (%s) ignored", path, n_unknown,
-                        class_map.name, ", ".join(f"code {c}: {n}" for c, n in sorted(unknown.items())))
+        n_unknown = warn_unknown_codes(path, unknown, class_map)
         if not (labels >= 0).any():
             labels = None  # unlabelled (e.g. all 'unclassified'): nothing to score or train on
     return Scene(path, xyz, rgb, labels, None, n_unknown, intensity=intensity, source=las, units=scene_units, returns=returns)
 
 
-def extra_dimensions(fields: dict[str, np.ndarray]) -> list[laspy.ExtraBytesParams]:
-    """Extra-bytes definitions of `fields` {name: (N,) array}: their dtypes and pointseg's descriptions (<= 32 characters)."""
-    return [laspy.ExtraBytesParams(name=n, type=v.dtype, description=description(n)) for n, v in fields.items()]
+def extra_dimensions(fields: dict[str, "np.ndarray | np.dtype"]) -> list[laspy.ExtraBytesParams]:
+    """Extra-bytes definitions of `fields` {name: (N,) array or dtype}: their dtypes and pointseg's descriptions (<= 32 characters)."""
+    return [laspy.ExtraBytesParams(name=n, type=np.dtype(getattr(v, "dtype", v)), description=description(n)) for n, v in fields.items()]
 
 
-def copy_header(path: Path, source: laspy.LasHeader, fields: dict[str, np.ndarray], crs=None) -> laspy.LasHeader:
-    """The header of a labelled copy: the source's (version, point format, scales, offsets, VLRs/EVLRs with the CRS)
-    plus `fields` as extra dimensions (one of the same name already in the source, from a file labelled before, is
-    replaced), pointseg as generating software, and `crs` (a pyproj CRS) when the source carries none."""
+def copy_header(path: Path, source: laspy.LasHeader, fields: dict[str, "np.ndarray | np.dtype"], crs=None) -> laspy.LasHeader:
+    """The header of a labelled copy at `path`: the source's (version, point format, scales, offsets, VLRs/EVLRs with the
+    CRS) plus `fields` ({name: array or dtype}) as extra dimensions (one of the same name already in the source, from a
+    file labelled before, is replaced, with a warning), pointseg as generating software, and `crs` (a pyproj CRS) when
+    the source carries none. The same header for a file written at once or in chunks (pointseg.io.stream)."""
     header = copy.deepcopy(source)
     replaced = [n for n in fields if n in set(header.point_format.extra_dimension_names)]
     if replaced:
@@ -156,12 +154,16 @@ def copy_header(path: Path, source: laspy.LasHeader, fields: dict[str, np.ndarra
     if clash:
         raise ValueError(f"{path}: {clash} are standard dimensions of point format {header.point_format.id}")
     header.add_extra_dims(extra_dimensions(fields))
+    _without_ranges(header, set(fields))
     header.generating_software = GENERATING_SOFTWARE
     if crs is not None and crs_of(header) is None:
         from pointseg.io.crs import add_crs
 
         add_crs(path, header, crs)
     return header
+
+
+labelled_header = copy_header  # the name pointseg.io.stream knew it by
 
 
 def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np.ndarray],
@@ -174,25 +176,76 @@ def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np
     path = Path(path)
     compress = path.suffix.lower() == ".laz" if compress is None else compress
     header = copy_header(path, source.header, fields, crs)
-    points = laspy.ScaleAwarePointRecord.zeros(len(source.points), header=header)
-    points.copy_fields_from(source.points)
+    _write(path, laspy.LasData(header, labelled_points(path, header, source.points, fields, classification)), compress, source.header)
+
+
+MIN_MAX_RELEVANT = 0b110  # extra bytes descriptor options: min (bit 1) and max (bit 2) are set (LAS 1.4 R15, table 24)
+
+
+def _extra_bytes(header: laspy.LasHeader) -> list:
+    found = header.vlrs.get("ExtraBytesVlr")
+    return list(found[0].extra_bytes_structs) if found else []
+
+
+def _without_ranges(header: laspy.LasHeader, names: set[str]) -> None:
+    """Our extra dimensions carry no min/max: laspy 2.7 'grows' them from the first point of each write only (pts[..., 0]
+    of a one-value field), so they would be wrong, and differ between a file written at once and in chunks."""
+    for struct in _extra_bytes(header):
+        if struct.name.rstrip(b"\0").decode() in names:
+            struct.options &= ~MIN_MAX_RELEVANT
+
+
+def finish_las(writer: laspy.LasWriter, source: laspy.LasHeader | None = None) -> None:
+    """Before a labelled file's writer closes: the input's own extra dimensions get the input's min/max back (their
+    values are copied unchanged; laspy's are wrong, see _without_ranges), then the EVLRs are written."""
+    if source is not None:
+        kept = {s.name: s for s in _extra_bytes(source)}
+        for struct in _extra_bytes(writer.header):
+            if struct.name in kept and struct.options & MIN_MAX_RELEVANT:
+                struct._min[:], struct._max[:] = kept[struct.name]._min[:], kept[struct.name]._max[:]
+    if writer.header.version.minor >= 4 and writer.header.evlrs:
+        writer.write_evlrs(writer.header.evlrs)
+
+
+def labelled_points(path: Path, header: laspy.LasHeader, source: laspy.ScaleAwarePointRecord, fields: dict[str, np.ndarray],
+                    classification: np.ndarray | None = None) -> laspy.ScaleAwarePointRecord:
+    """The points of `source` (n records, any chunk of a file) in the format of `header` (copy_header), with
+    `fields` (n,) and, if given, new `classification` codes (n,)."""
+    points = laspy.ScaleAwarePointRecord.zeros(len(source), header=header)
+    points.copy_fields_from(source)
     for name, values in fields.items():
         points[name] = values
     if classification is not None:
         if header.point_format.id in SMALL_CLASSIFICATION_FORMATS and int(classification.max(initial=0)) > 31:
             raise ValueError(f"{path}: class codes above 31 do not fit point format {header.point_format.id}'s 5-bit classification")
         points["classification"] = classification
-    _write(path, laspy.LasData(header, points), compress)
+    return points
 
 
-def _write(path: Path, las: laspy.LasData, compress: bool) -> None:
-    """Write atomically; through a file object, since laspy decides compression by a path's suffix (here '.tmp')."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        las.write(f, do_compress=compress)
+def warn_no_colour(path: Path) -> None:
+    log.warning("%s: every colour value is 0: read as a file without colour", path)
+
+
+def warn_unknown_codes(path: Path, unknown: dict[int, int], class_map: ClassMap) -> int:
+    """Log the one warning of a file for classification codes not in the class map ({code: points}); returns their points."""
+    n_unknown = sum(unknown.values())
+    if n_unknown:
+        log.warning("%s: %d points with classification codes not in the class map %s (%s) ignored", path, n_unknown,
+                    class_map.name, ", ".join(f"code {c}: {n}" for c, n in sorted(unknown.items())))
+    return n_unknown
+
+
+def _write(path: Path, las: laspy.LasData, compress: bool, source: laspy.LasHeader | None = None) -> None:
+    """Write atomically; through a file object, since laspy decides compression by a path's suffix (here '.tmp').
+    As LasData.write, with finish_las (a file written in chunks, pointseg.io.stream, is the same bytes)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f, laspy.LasWriter(f, las.header, do_compress=compress, closefd=False) as writer:
+        writer.write_points(las.points)
+        finish_las(writer, source)
 
 
 def coordinate_scale(xyz: np.ndarray, offset: np.ndarray, finest: float = 1e-6) -> float:
-    """The finest power-of-ten scale >= `finest` whose int32 coordinates hold the scene's extent from `offset`."""
+    """The finest power-of-ten scale >= `finest` whose int32 coordinates hold the scene's extent from `offset`;
+    xyz: the points (N, 3), or only their minimum and maximum corners (2, 3)."""
     span = float(np.abs(xyz - offset).max()) if len(xyz) else 0.0
     scale = finest
     while span / scale > 2**31 - 2:
@@ -200,15 +253,16 @@ def coordinate_scale(xyz: np.ndarray, offset: np.ndarray, finest: float = 1e-6) 
     return scale
 
 
-def new_header(path: Path, xyz: np.ndarray, has_rgb: bool, fields: dict[str, np.ndarray], crs=None) -> laspy.LasHeader:
-    """The header of a new LAS 1.4 file (point format 7 with colour, 6 without) for points xyz (N, 3) float64:
-    offsets whole metres at the minimum, the finest power-of-ten scale that fits, `fields` as extra dimensions,
-    pointseg as generating software, `crs` (a pyproj CRS) or none."""
+def new_header(path: Path, mins: np.ndarray, maxs: np.ndarray, has_rgb: bool, fields: dict[str, "np.ndarray | np.dtype"], crs=None) -> laspy.LasHeader:
+    """The header of a new LAS 1.4 file (point format 7 with colour, 6 without) for points within mins..maxs (3,)
+    float64: offsets whole metres at the minimum, the finest power-of-ten scale from 1 micrometre that fits, `fields`
+    ({name: array or dtype}) as extra dimensions, pointseg as generating software, `crs` (a pyproj CRS) or none."""
     header = laspy.LasHeader(version="1.4", point_format=7 if has_rgb else 6)
-    offset = np.floor(xyz.min(axis=0))
+    offset = np.floor(mins)
     header.offsets = offset
-    header.scales = np.full(3, coordinate_scale(xyz, offset))
+    header.scales = np.full(3, coordinate_scale(np.stack([mins, maxs]), offset))
     header.add_extra_dims(extra_dimensions(fields))
+    _without_ranges(header, set(fields))
     header.generating_software = GENERATING_SOFTWARE
     if crs is not None:
         from pointseg.io.crs import add_crs
@@ -229,7 +283,7 @@ def write_las_new(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None, fie
     """
     path = Path(path)
     compress = path.suffix.lower() == ".laz" if compress is None else compress
-    header = new_header(path, xyz, rgb is not None, fields, crs)
+    header = new_header(path, xyz.min(axis=0), xyz.max(axis=0), rgb is not None, fields, crs)
     las = laspy.LasData(header)
     las.points = laspy.ScaleAwarePointRecord.zeros(len(xyz), header=header)
     las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]

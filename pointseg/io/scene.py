@@ -21,7 +21,9 @@ class Scene:
     intensity (N,) float32, the values as stored (LAS: 0..65535; PLY 'intensity'), or None;
     returns (N, 2) uint8, return number and number of returns (LAS), or None;
     source: what the reader kept to write a labelled copy of the file (LAS/LAZ: the laspy.LasData), or None;
-    units: metres per coordinate unit, horizontal and vertical (pointseg.io.units): computation is in metres.
+    units: metres per coordinate unit, horizontal and vertical (pointseg.io.units): computation is in metres;
+    intensity_reference: the intensity scale of the whole file when the scene is a part of it (a big tile of a file larger
+    than memory: pointseg.predict.large), else None (pointseg.data.features.scene_attributes computes it from `intensity`).
     """
 
     path: Path
@@ -34,6 +36,7 @@ class Scene:
     source: Any = field(default=None, repr=False)
     units: Units = field(default=METRES)
     returns: np.ndarray | None = None
+    intensity_reference: float | None = None
     origin: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:

@@ -30,8 +30,7 @@ def read_stpls3d_txt(path: str | Path) -> Scene:
         raise PointCloudError(path, "file not found")
     frame = parse_csv(path)
     n_cols = frame.shape[1]
-    if n_cols not in (COLUMNS_UNLABELED, COLUMNS_LABELED):
-        raise PointCloudError(path, f"{n_cols} columns, expected 6 (x,y,z,r,g,b) or 8 (x,y,z,r,g,b,semantic,instance)")
+    check_column_count(path, n_cols)
     if len(frame) == 0:
         raise PointCloudError(path, "empty scene: the file holds no points")
     columns = [_numeric_column(path, frame, c) for c in range(n_cols)]
@@ -39,7 +38,7 @@ def read_stpls3d_txt(path: str | Path) -> Scene:
     check_coordinates(path, xyz)
     for c in range(3, n_cols):
         if columns[c].dtype.kind == "f" and np.isnan(columns[c]).any():
-            raise PointCloudError(path, f"missing or NaN value in column {c + 1} at line {first_bad_row(np.isnan(columns[c]))}")
+            raise PointCloudError(path, missing_value_message(c, first_bad_row(np.isnan(columns[c]))))
     rgb = text_colours(path, np.stack(columns[3:6], axis=1))
     if n_cols == COLUMNS_UNLABELED:
         return Scene(path, xyz, rgb)
@@ -57,21 +56,42 @@ def parse_csv(path: Path, engine: str | None = None) -> pd.DataFrame:
     engine = engine or CSV_ENGINE
     try:
         return pd.read_csv(path, header=None, engine=engine)
-    except pd.errors.EmptyDataError:
-        raise PointCloudError(path, "empty scene: the file holds no points") from None
-    except pd.errors.ParserError as err:
-        if "Empty CSV file" in str(err):  # the pyarrow engine's word for it
-            raise PointCloudError(path, "empty scene: the file holds no points") from None
-        raise PointCloudError(path, f"inconsistent number of columns ({str(err).strip()})") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+        raise csv_error(path, err) from None
+
+
+def csv_error(path: Path, err: Exception) -> PointCloudError:
+    """The PointCloudError of pandas' EmptyDataError or ParserError for a scene file."""
+    if isinstance(err, pd.errors.EmptyDataError) or "Empty CSV file" in str(err):  # the pyarrow engine's word for it
+        return PointCloudError(path, "empty scene: the file holds no points")
+    return PointCloudError(path, f"inconsistent number of columns ({str(err).strip()})")
+
+
+def check_column_count(path: Path, n_cols: int) -> None:
+    if n_cols not in (COLUMNS_UNLABELED, COLUMNS_LABELED):
+        raise PointCloudError(path, f"{n_cols} columns, expected 6 (x,y,z,r,g,b) or 8 (x,y,z,r,g,b,semantic,instance)")
+
+
+def missing_value_message(column: int, line: int) -> str:
+    """column: 0-based; line: 1-based."""
+    return f"missing or NaN value in column {column + 1} at line {line}"
+
+
+def non_numeric(frame: pd.DataFrame, c: int, first_line: int = 1) -> tuple[int, str] | None:
+    """(line, message) of column c's first value that is not a number, or None; the frame's first row is line
+    `first_line` of the file (1-based)."""
+    if frame[c].to_numpy().dtype.kind in "fiu":
+        return None
+    row = first_bad_row(pd.to_numeric(frame[c], errors="coerce").isna().to_numpy())
+    line = row + first_line - 1
+    return line, f"non-numeric value {frame[c].iloc[row - 1]!r} in column {c + 1} at line {line}"
 
 
 def _numeric_column(path: Path, frame: pd.DataFrame, c: int) -> np.ndarray:
-    values = frame[c].to_numpy()
-    if values.dtype.kind not in "fiu":
-        bad = pd.to_numeric(frame[c], errors="coerce").isna().to_numpy()
-        line = first_bad_row(bad)
-        raise PointCloudError(path, f"non-numeric value {frame[c].iloc[line - 1]!r} in column {c + 1} at line {line}")
-    return values
+    bad = non_numeric(frame, c)
+    if bad is not None:
+        raise PointCloudError(path, bad[1])
+    return frame[c].to_numpy()
 
 
 def write_stpls3d_txt(

@@ -4,7 +4,7 @@ on one rank or many."""
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,11 +25,15 @@ from pointseg.io.predictions import is_labelled_output
 from pointseg.io.run_lock import lock_folder
 from pointseg.metrics import confusion_matrix
 from pointseg.predict.coverage import coverage_buffer, coverage_frames, index_tiles, neighbours, tile_with_buffer
+from pointseg.predict.large import label_large_file, needs_tiling
 from pointseg.predict.metrics_files import write_metrics
 from pointseg.predict.outputs import check_outputs, check_unique_names, labelling_outputs
 from pointseg.predict.predictor import Predictor, load_predictor
 from pointseg.predict.records import check_record_settings, finished_record, input_keys, write_record
 from pointseg.predict.stitch import predict_scene
+
+if TYPE_CHECKING:
+    import pyproj
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +174,15 @@ def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classe
                 continue
             t0 = time.perf_counter()
             inputs = input_keys(files[i], context)  # before reading: a file changed meanwhile is labelled again next time
+            if not cfg.infer.coverage and needs_tiling(files[i], cfg.infer.max_memory):  # larger than memory: tile by tile from disk
+                n_points, matrix, file_units = label_large_file(files[i], labelled, out, predict, cfg, device, classes, bars, record_settings,
+                                                                units, crs)
+                record_as(labelled, role=LABELLED)  # a labelled copy: never a scene to label or train on
+                record = {"points": n_points, "confusion": None if matrix is None else matrix.tolist(), "seconds": time.perf_counter() - t0,
+                          "settings": record_settings, "inputs": inputs, "units": file_units.describe()}
+                write_record(out, name, record)
+                records[name] = {**record, "skipped": False}
+                continue
             if cfg.infer.coverage:
                 scene, both, targets = tile_with_buffer(tiles, i, buffer, origins[i], classes, coverage_units, units)
                 pred = predict_scene(both, predict, cfg, bars, device, cfg.infer.probabilities, targets, frame=frames[i])
@@ -207,6 +220,9 @@ def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classe
         from pointseg.viz.run import write_run_pictures
 
         done = {scene_name(f): (output_path(out, f, fmt), f) for f in files if scene_name(f) in merged}
+        for f in [f for f in files if scene_name(f) in done and needs_tiling(f, cfg.infer.max_memory)]:  # pictures read a file whole
+            log.warning("%s: larger than infer.max_memory: no pictures of it (tools/render.py draws them where memory allows)", f.name)
+            del done[scene_name(f)]
         report = write_run_pictures(out, done, cfg.viz, ckpt, cfg, device, {n: r["seconds"] for n, r in merged.items()},
                                     class_map=classes)
     return {"scenes": sum(not r["skipped"] for r in merged.values()), "skipped": sum(r["skipped"] for r in merged.values()),

@@ -389,3 +389,25 @@ def test_a_labelled_copy_of_a_las_file_gives_its_input_classification_as_ground_
     (tmp_path / "custom.yaml").write_text("classes: {2: 0, 6: 1, 3: 2, 4: 3, 5: 4, 25: 14}\n")
     (out.parent / "tile_pred.json").write_text(json.dumps({"settings": {"class_map": str(tmp_path / "custom.yaml")}}))
     np.testing.assert_array_equal(read_labelled(out).truth, np.where(codes == 25, 14, expected))
+
+
+def test_a_cloud_in_feet_is_drawn_in_metres_and_labelled_in_feet():
+    """A 20 m x 10 m grid stored in US survey feet gets the metre grid's raster (0.5 m pixels, same shape, same points),
+    its header in metres, and edge coordinates in the file's own feet."""
+    from pointseg.viz.frame import _coordinates
+    from pointseg.viz.pictures import header_lines
+    from pointseg.viz.topdown import TOP, render
+
+    ft = 1200 / 3937
+    i, j = np.meshgrid(np.arange(40), np.arange(20), indexing="ij")
+    grid = np.stack([i.ravel() * 0.5 + 0.25, j.ravel() * 0.5 + 0.25, np.ones(i.size)], axis=1)
+    metres = np.concatenate([[[0.0, 0.0, 0.0]], grid]) + [1000.0, 2000.0, 0.0]  # the corner point: the rest mid-pixel
+    feet = metres / ft
+    in_m, in_ft = render(metres, TOP, 0.5, 3000, 0), render(feet, TOP, 0.5, 3000, 0, (ft, ft, ft))
+    assert in_ft.shape == in_m.shape == (20, 40) and in_ft.resolution == in_m.resolution
+    np.testing.assert_array_equal(in_ft.index, in_m.index)
+    cloud = LabelledCloud(Path("t_pred.las"), "t", feet, np.zeros((len(feet), 3), np.uint8), scale=(ft, ft, ft))
+    assert "0.5 m per pixel, 20 m x 10 m" in header_lines(cloud, in_ft, TOP, "predicted classes")
+    texts = _coordinates(TOP_DOWN, 40, 20, 0.5 / ft, in_ft.corner, [])
+    eastings = [float(t.text.replace(",", "")) for t in texts if t.rotation == 0]
+    assert eastings and all(1000 / ft - 1 <= e <= 1020 / ft + 1 for e in eastings)  # feet: 3281..3347, not 1000..1020

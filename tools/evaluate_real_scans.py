@@ -49,9 +49,8 @@ def main() -> None:
             for name in models:
                 pred = Path(args.out) / name / f"{path.stem}_pred{path.suffix}"
                 if pred.is_file():
-                    truth = read_labelled(path)  # its own classification through the asprs map
                     cloud = read_labelled(pred, None)
-                    cloud.truth = truth.truth
+                    cloud.truth = read_labelled(pred).truth  # the labelled copy keeps the scan's classification: asprs map
                     for what, picture in scene_pictures(cloud, Path(args.out) / "pictures" / name, VizConfig(resolution=0.5)).items():
                         print(f"{scan.name} {name} {what}: {picture}")
     print(f"table: {Path(args.out) / 'table.md'}")

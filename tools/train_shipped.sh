@@ -2,7 +2,8 @@
 # Re-train a shipped model from its config, on the CPU by default: bash tools/train_shipped.sh photogrammetry|lidar [DEVICE]
 # Writes synthetic scenes, prepares them, trains, labels the held-out test scenes, and exports the checkpoint (weights,
 # config, training record; no optimizer state) to pointseg/checkpoints/NAME.pt. Work files go to runs/shipped/NAME/.
-# A cut run resumes where it stopped (train.py --resume); an existing export is replaced only if pointseg wrote it.
+# A cut run resumes where it stopped (train.py --resume); an existing export is replaced only if pointseg wrote it (the
+# checkpoint as the repository ships it counts as pointseg's; one a user changed or put there does not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAME=${1:?usage: tools/train_shipped.sh photogrammetry|lidar [cpu|cuda|auto]}
@@ -29,8 +30,13 @@ for t in $TESTS; do $PY tools/infer.py --ckpt "$ROOT/work/best.pt" --input "$t" 
 $PY tools/evaluate.py --pred "$ROOT/test" --gt "$ROOT/raw" --class-map "$( [ "$NAME" = lidar ] && echo synthetic_lidar || echo asprs )"
 $PY -c "
 from pointseg.models.checkpoint import export_checkpoint
-import json, platform, os
+from pointseg.io.ownership import adopt
+import json, platform, os, subprocess
+dst = 'pointseg/checkpoints/$NAME.pt'
+git = lambda *a: subprocess.run(['git', *a], capture_output=True).returncode == 0
+if os.path.exists(dst) and git('ls-files', '--error-unmatch', dst) and git('diff', '--quiet', '--', dst):
+    adopt(dst)  # the checkpoint as this repository ships it is pointseg's own: a re-train replaces it
 m = json.load(open('$ROOT/test/metrics.json'))['all']
 card = {'trained_with': 'bash tools/train_shipped.sh $NAME $DEVICE', 'host': f'{platform.node()}, {os.cpu_count()} CPU cores',
         'test_oa': m['oa'], 'test_miou': m['miou']}
-print(export_checkpoint('$ROOT/work/best.pt', 'pointseg/checkpoints/$NAME.pt', card))"
+print(export_checkpoint('$ROOT/work/best.pt', dst, card))"

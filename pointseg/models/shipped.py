@@ -1,6 +1,6 @@
 """The models shipped with pointseg (package data, pointseg/checkpoints/): `photogrammetry` (xyz + rgb, trained on the
-synthetic photogrammetry scenes) and `lidar` (no colour: intensity, return numbers, height above ground; trained on the
-synthetic LiDAR scans). Their model cards are in docs/models.md; tools/train_shipped.sh re-trains them."""
+synthetic photogrammetry scenes) and `lidar` (no colour: z above the SMRF ground under each point, intensity, return
+numbers; trained on the synthetic LiDAR scans). Their model cards are in docs/models.md; tools/train_shipped.sh re-trains them."""
 
 from pathlib import Path
 

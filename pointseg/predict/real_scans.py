@@ -15,7 +15,7 @@ import torch
 from pointseg.baselines.classical import classical_labels
 from pointseg.data.real_scans import RealScan
 from pointseg.io import read_scene
-from pointseg.io.atomic import atomic_write_text
+from pointseg.io.atomic import atomic_path, atomic_write_text
 from pointseg.metrics import class_groups, group_scores
 from pointseg.predict.label import label_scenes
 
@@ -54,12 +54,25 @@ def baseline_scores(path: Path, scan: RealScan) -> dict[str, float]:
     return group_scores(codes[keep], {"ground": ground, "object": objects})
 
 
+def scored_copy(path: Path, scan: RealScan, folder: Path) -> Path:
+    """A copy of the scan with only its scored points (folder/<name>), so that a model sees the points the baseline sees:
+    without the noise a LiDAR engineer's pipeline leaves out (PDAL's `ignore`), which would drag its ground estimate down."""
+    las = laspy.read(str(path))
+    _, keep = scored_points(path, scan)
+    copy = folder / path.name
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(copy) as tmp:
+        laspy.LasData(las.header, las.points[keep]).write(str(tmp), do_compress=path.suffix.lower() == ".laz")
+    return copy
+
+
 def model_scores(ckpt: Path, path: Path, scan: RealScan, out: Path, device: torch.device) -> dict[str, float]:
-    """Label the whole file with a model (tools/infer.py's path) and score its pred_class on the scored points."""
-    label_scenes(ckpt, path, out, device, ["infer.class_map=asprs"], progress=False)
+    """Label the scan's scored points (scored_copy) with a model, as tools/infer.py does, and score its pred_class."""
+    scored = scored_copy(path, scan, out.parent / "inputs")
+    label_scenes(ckpt, scored, out, device, ["infer.class_map=asprs"], progress=False)
     pred = np.asarray(laspy.read(str(out / f"{path.stem}_pred{path.suffix}"))["pred_class"]).astype(np.int64)
-    codes, keep = scored_points(path, scan)
-    return group_scores(codes[keep], {k: v[keep] for k, v in class_groups(pred).items()})
+    codes, _ = scored_points(scored, scan)
+    return group_scores(codes, class_groups(pred))
 
 
 def evaluate_scans(scans: list[tuple[RealScan, Path]], models: dict[str, Path], out: Path, device: torch.device) -> list[ScanResult]:

@@ -25,7 +25,8 @@ class LabelledCloud:
     """One scene for pictures.
 
     xyz (N, 3) float64; rgb (N, 3) uint8; pred (N,) int64 in 0..14 or None; truth (N,) int64 with -100
-    ignored, or None; confidence (N,) float32 in [0, 1] or None; entropy (N,) float32 (nats) or None.
+    ignored, or None; confidence (N,) float32 in [0, 1] or None; entropy (N,) float32 (nats) or None; scale: metres
+    per coordinate unit of x, y and z (the file's units: pictures are drawn in metres, labelled in its coordinates).
     """
 
     path: Path
@@ -36,6 +37,7 @@ class LabelledCloud:
     truth: np.ndarray | None = None
     confidence: np.ndarray | None = None
     entropy: np.ndarray | None = None
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def __len__(self) -> int:
         return len(self.xyz)
@@ -52,6 +54,11 @@ def run_class_map(path: str | Path) -> str:
     return name if isinstance(name, str) and name else DEFAULT_CLASS_MAP
 
 
+def metric_scale(scene: Scene) -> tuple[float, float, float]:
+    """Metres per coordinate unit of x, y and z of a scene (its file's CRS units, pointseg.io.units)."""
+    return (scene.units.horizontal, scene.units.horizontal, scene.units.vertical)
+
+
 def read_labelled(path: str | Path, truth: str | Path | Scene | None = None, class_map: ClassMap | str | None = None) -> LabelledCloud:
     """Read a prediction file (pointseg.io.predictions) or a labelled scene, and optionally the ground truth of the
     same points (a scene file, or a Scene already read), which replaces the one a prediction file carries.
@@ -63,10 +70,11 @@ def read_labelled(path: str | Path, truth: str | Path | Scene | None = None, cla
     path = Path(path)
     if holds_prediction(path):
         p = read_prediction(path, class_map if class_map is not None else run_class_map(path))
-        cloud = LabelledCloud(path, source_name(path), p.scene.xyz, p.scene.rgb, p.pred, p.scene.labels, p.confidence, p.entropy)
+        cloud = LabelledCloud(path, source_name(path), p.scene.xyz, p.scene.rgb, p.pred, p.scene.labels, p.confidence, p.entropy,
+                              metric_scale(p.scene))
     else:
         scene = read_scene(path)  # validates the file and gives xyz, rgb and its label field
-        cloud = LabelledCloud(path, source_name(path), scene.xyz, scene.rgb, truth=scene.labels)
+        cloud = LabelledCloud(path, source_name(path), scene.xyz, scene.rgb, truth=scene.labels, scale=metric_scale(scene))
     if truth is not None:
         cloud.truth = read_truth(truth, cloud)
     return cloud

@@ -117,9 +117,10 @@ def _line(image: np.ndarray, rows: slice, cols: slice, colour=INK) -> None:
 
 
 def frame_map(map_image: np.ndarray, title: str, metres_per_pixel: float | None = None,
-              corner: tuple[float, float] | None = None) -> tuple[np.ndarray, Frame]:
-    """A map (h, w, 3) uint8 in its frame: (panel image, margins). With `corner` (the map's lower-left x, y) and
-    `metres_per_pixel` (of map_image, enlargement included): coordinates at the edges, a scale bar and a north arrow."""
+              corner: tuple[float, float] | None = None, unit: float = 1.0) -> tuple[np.ndarray, Frame]:
+    """A map (h, w, 3) uint8 in its frame: (panel image, margins). With `corner` (the map's lower-left x, y, in the
+    file's units) and `metres_per_pixel` (of map_image, enlargement included): coordinates at the edges (in the file's
+    units: `unit` metres each), a scale bar in metres and a north arrow."""
     top_down = corner is not None and metres_per_pixel is not None
     frame = TOP_DOWN if top_down else OBLIQUE
     h, w = map_image.shape[:2]
@@ -128,7 +129,7 @@ def frame_map(map_image: np.ndarray, title: str, metres_per_pixel: float | None 
     texts = [Text(frame.left, 7, title, TITLE_PX, bold=True)]
     lines: list[tuple[slice, slice]] = []
     if top_down:
-        texts += _coordinates(frame, w, h, metres_per_pixel, corner, lines)
+        texts += _coordinates(frame, w, h, metres_per_pixel / unit, corner, lines)
         texts += _scale_bar_and_north(frame, w, h, metres_per_pixel, lines)
     panel = text_layer(width, height, texts)
     panel[frame.top : frame.top + h, frame.left : frame.left + w] = map_image
@@ -144,7 +145,8 @@ def frame_map(map_image: np.ndarray, title: str, metres_per_pixel: float | None 
 
 
 def _coordinates(frame: Frame, w: int, h: int, mpp: float, corner: tuple[float, float], lines: list) -> list[Text]:
-    """Eastings below the map, northings left of it (rotated), at round steps with their labels apart."""
+    """Eastings below the map, northings left of it (rotated), at round steps with their labels apart; mpp: coordinate
+    units per pixel."""
     x0, y0 = corner
     x1, y1 = x0 + w * mpp, y0 + h * mpp
     widest = max(text_width(coordinate_text(v, 1.0), LABEL_PX) for v in (x0, x1, y0, y1))

@@ -158,7 +158,7 @@ def map_image(cloud: LabelledCloud, raster: Raster, mode: str, cfg: VizConfig, m
 
 def framed(image: np.ndarray, raster: Raster, scale: int, title: str) -> tuple[np.ndarray, tuple[int, int]]:
     """A map in its frame (pointseg.viz.frame): (panel, origin (row, col) of the map in it)."""
-    panel, frame = frame_map(image, title, raster.resolution / scale if raster.corner else None, raster.corner)
+    panel, frame = frame_map(image, title, raster.resolution / scale if raster.corner else None, raster.corner, raster.unit)
     return panel, (frame.top, frame.left)
 
 
@@ -175,14 +175,14 @@ def fitting_raster(cloud: LabelledCloud, view: View, cfg: VizConfig, raster: Ras
     """`raster` when its longer side fits in max_side pixels, else the cloud rasterized again at coarser pixels."""
     if raster is not None and max(raster.shape) <= max_side:
         return raster
-    return render(cloud.xyz, view, cfg.resolution, min(cfg.max_pixels, max_side), cfg.fill)
+    return render(cloud.xyz, view, cfg.resolution, min(cfg.max_pixels, max_side), cfg.fill, cloud.scale)
 
 
 def picture(cloud: LabelledCloud, mode: str, cfg: VizConfig, view: View = TOP, raster: Raster | None = None,
             max_width: int | None = None) -> Picture:
     """One colouring of a cloud as a framed map with its legend on the right; with max_width, the whole picture
     fits in that many pixels (the map at coarser pixels where needed)."""
-    raster = raster or render(cloud.xyz, view, cfg.resolution, cfg.max_pixels, cfg.fill)
+    raster = raster or render(cloud.xyz, view, cfg.resolution, cfg.max_pixels, cfg.fill, cloud.scale)
     frame = TOP_DOWN if raster.corner is not None else OBLIQUE_FRAME
     max_side = None
     if max_width is not None:
@@ -233,7 +233,7 @@ def scene_pictures(cloud: LabelledCloud, out_dir: str | Path, cfg: VizConfig, mo
     if missing:
         hint = " (ground truth and errors need --gt)" if {"truth", "errors"} & set(missing) else ""
         raise InputError(f"{cloud.path}: cannot draw {', '.join(missing)}; this file gives {', '.join(have)}{hint}")
-    raster = render(cloud.xyz, TOP, cfg.resolution, cfg.max_pixels, cfg.fill)
+    raster = render(cloud.xyz, TOP, cfg.resolution, cfg.max_pixels, cfg.fill, cloud.scale)
     written = {}
     for mode in modes:
         image = picture(cloud, mode, cfg, TOP, raster).image

@@ -32,12 +32,14 @@ class Raster:
     """index (H, W) int64: the point shown at each pixel, EMPTY where none; row 0 is the top of the image.
 
     resolution: metres per pixel; extent: (width, height) in metres of the area the image covers; corner: for a
-    top-down view, the (x, y) coordinates of the image's lower-left corner (None for other views)."""
+    top-down view, the (x, y) coordinates of the image's lower-left corner (None for other views), in the file's
+    units; unit: metres per horizontal coordinate unit of the file (0.3048 for feet)."""
 
     index: np.ndarray
     resolution: float
     extent: tuple[float, float]
     corner: tuple[float, float] | None = None
+    unit: float = 1.0
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -110,10 +112,14 @@ def fill_holes(index: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return best
 
 
-def render(xyz: np.ndarray, view: View, resolution: float, max_pixels: int, fill: int = 1) -> Raster:
-    """Project and rasterize a cloud (N, 3) for `view` (a top view also records its corner's coordinates)."""
-    u, v, depth = project(xyz, view)
+def render(xyz: np.ndarray, view: View, resolution: float, max_pixels: int, fill: int = 1,
+           scale: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Raster:
+    """Project and rasterize a cloud (N, 3) for `view` (a top view also records its corner's coordinates), at
+    `resolution` metres per pixel; scale: metres per coordinate unit of x, y and z (a file in feet is drawn in metres)."""
+    metric = xyz if tuple(scale) == (1.0, 1.0, 1.0) else np.asarray(xyz, np.float64) * np.asarray(scale)
+    u, v, depth = project(metric, view)
     raster = rasterize(u, v, depth, resolution, max_pixels, fill)
+    raster.unit = float(scale[0])
     if view.elevation >= 90.0:  # u = x - min x, v = y - min y; the image starts at the smallest u and v
         raster.corner = (float(xyz[:, 0].min()), float(xyz[:, 1].min()))
     return raster

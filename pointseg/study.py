@@ -180,6 +180,9 @@ def train_or_resume(cfg: Config, prepared: Path, work_dir: Path, device: str) ->
             log.info("%s: finished before, skipped", work_dir)
             return ckpt["record"]
         return train(cfg, prepared, work_dir, resume=True, device=device, progress=False)  # cut, or given a larger budget
+    if (work_dir / "config.json").is_file():  # cut before its first checkpoint: nothing to resume
+        log.warning("%s: a run cut before its first checkpoint; training again (the old run is moved aside)", work_dir)
+        return train(cfg, prepared, work_dir, restart=True, device=device, progress=False)
     return train(cfg, prepared, work_dir, device=device, progress=False)
 
 

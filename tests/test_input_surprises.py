@@ -199,6 +199,14 @@ def test_a_study_prepares_again_for_new_scenes_and_trains_again_for_new_override
     assert (tmp_path / "row.previous-1" / "last.pt").read_bytes() == last
     assert torch.load(work / "last.pt", weights_only=False)["config"]["train"]["lr"] == 0.01
 
+    cut = tmp_path / "cut_row"  # killed before its first checkpoint: only its config.json
+    cut.mkdir()
+    shutil.copy(work / "config.json", cut / "config.json")
+    with caplog.at_level(logging.WARNING):
+        study.train_or_resume(changed, prepared, cut, "cpu")
+    assert "a run cut before its first checkpoint; training again" in caplog.text and (cut / "last.pt").is_file()
+    assert (tmp_path / "cut_row.previous-1" / "config.json").is_file()
+
     shutil.copy(src / "1_points_GTv3.txt", src / "2_points_GTv3.txt")  # new content under an old name
     with caplog.at_level(logging.WARNING):
         again = study.prepared_for(src, tmp_path, changed)

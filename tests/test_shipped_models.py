@@ -72,3 +72,25 @@ def test_lidar_model_labels_an_unseen_scan_the_same_in_metres_and_in_feet_and_wi
 def test_photogrammetry_model_on_a_scan_without_colour_is_one_line(scans, monkeypatch, capsys):
     code, err = infer(monkeypatch, capsys, "--model", "photogrammetry", "--input", str(scans["m"]), "--out", str(scans["root"] / "p"))
     assert code != 0 and "3_lidar.laz: no colour (rgb) in this file, but the model uses rgb" in err and "Traceback" not in err
+
+
+def test_a_stride_is_checked_against_the_models_patch_size_not_the_defaults(tmp_path):
+    """A model of 100 m patches labels side by side (stride 100: the patch-size study); a 50 m model refuses stride 60."""
+    import torch
+
+    from pointseg.errors import ConfigError
+    from pointseg.io import write_stpls3d_txt
+    from pointseg.predict.label import label_scenes
+    from pointseg.synthetic.city import make_scene
+
+    ckpt = load_checkpoint(shipped_checkpoint("photogrammetry"))
+    ckpt["config"]["data"].update(patch_size=100.0, train_stride=50.0, test_stride=100.0)
+    torch.save(ckpt, tmp_path / "p100.pt")
+    scene = make_scene(1, 60.0, 3.0, (0.0, 0.0, 0.0))
+    write_stpls3d_txt(tmp_path / "s.txt", scene.xyz, scene.rgb, scene.labels, scene.instance)
+    done = label_scenes(tmp_path / "p100.pt", tmp_path / "s.txt", tmp_path / "out", torch.device("cpu"), settings={"infer": {"stride": 100}},
+                        progress=False)
+    assert done["scenes"] == 1
+    with pytest.raises(ConfigError, match="stride 60 m is larger than the patch size 50 m"):
+        label_scenes(shipped_checkpoint("photogrammetry"), tmp_path / "s.txt", tmp_path / "out50", torch.device("cpu"),
+                     settings={"infer": {"stride": 60}}, progress=False)

@@ -116,7 +116,9 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
     pictures: rank 0 also draws maps, plots and report.html (pointseg.viz.run).
     """
     ckpt = Path(ckpt)
-    apply_overrides(load_config(None), overrides, allowed=("infer", "viz"), settings=settings)  # bad values stop before the checkpoint is read
+    # bad values stop before the checkpoint is read; what depends on the model's own data settings (a stride no larger
+    # than its patch) is checked against its config below, so the default's 50 m patch must not refuse a 100 m model's stride
+    apply_overrides(load_config(None, ["data.patch_size=100000"]), overrides, allowed=("infer", "viz"), settings=settings)
     predict, cfg = load_predictor(ckpt, device)
     cfg = apply_overrides(cfg, overrides, allowed=("infer", "viz"), settings=settings)
     classes = load_class_map(class_map_name(cfg))

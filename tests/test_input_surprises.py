@@ -79,6 +79,15 @@ def test_spatial_groups_on_hand_made_points():
     assert not set_aside(group, n, share=0.1).any()  # one point is 12.5 %: more than a 10 % share
 
 
+def test_set_aside_counts_the_points_each_item_stands_for():
+    """Blocks of points grouped (the big-file path): the share is of the points, and the group with the most points is
+    kept even when it has fewer blocks."""
+    group = np.array([0, 0, 0, 1, 2])  # three small blocks, one big block, one block of one point
+    weights = np.array([1.0, 1.0, 1.0, 500.0, 1.0])
+    assert set_aside(group, 3, share=0.01, weights=weights).tolist() == [True, True, True, False, True]  # 4 of 504 points
+    assert set_aside(group, 3, share=0.005, weights=weights).tolist() == [False, False, False, False, True]  # 1 of 504
+
+
 def scene_with_outlier(tmp_path):
     """A georeferenced scene with one more point at 0, 0, 0 (with_outlier.txt), and the scene alone (without.txt)."""
     s = make_scene(3, 60.0, 2.0, GEO)

@@ -342,3 +342,64 @@ def test_a_lidar_file_in_feet_labelled_tile_by_tile_equals_the_in_memory_run(lid
         described = {d.name: d.description for d in las.point_format.extra_dimensions}
         assert described["pred_class"].startswith("pointseg") and las.header.generating_software.startswith("pointseg")
         np.testing.assert_array_equal(las.X, laspy.read(str(root / "1_lidar.laz")).X)  # coordinates as read: in feet
+
+
+@pytest.fixture(scope="module")
+def far_outlier(tmp_path_factory, tiny_cfg):
+    """The 70 m georeferenced scene with one more point at 0, 0, 0 (as real LAS files have them), as LAZ and as text,
+    and a checkpoint of a random model."""
+    cfg = apply_overrides(tiny_cfg, ["data.voxel_size=0.5"])
+    root = tmp_path_factory.mktemp("far")
+    s = make_scene(3, SIZE, 3.0, ORIGIN)
+    xyz, rgb = np.r_[s.xyz, [[0.0, 0.0, 0.0]]], np.r_[s.rgb, [[10, 10, 10]]]
+    labels = np.r_[s.labels, [0]]
+    write_stpls3d_txt(root / "far.txt", xyz, rgb, labels, np.zeros(len(xyz), np.int64))
+    write_las_new(root / "far.laz", xyz, rgb, {}, ASPRS.to_codes(np.maximum(labels, 0)))
+    save_checkpoint(root / "model.pt", {"model": random_context_model(cfg).state_dict()}, cfg)
+    return root
+
+
+def test_a_0_0_0_point_in_a_large_file_is_labelled_on_its_own_and_the_bulk_as_in_memory(far_outlier, caplog):
+    """Before, the big tiles' origin was 0, 0, 0: the bulk's float32 coordinates 4,100 km out were rounded to 0.5 m.
+    Now the far point is labelled last, on its own, and the file is the in-memory run's, byte for byte."""
+    root = far_outlier
+    logs = {}
+    for run, budget in (("mem", "infer.max_memory=64"), ("tiled", TINY)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            label_scenes(root / "model.pt", root / "far.laz", root / run, torch.device("cpu"), [budget], progress=False)
+        logs[run] = " ".join(r.getMessage() for r in caplog.records)
+    n = laspy.read(root / "far.laz").header.point_count
+    for run in logs:
+        assert f"1 point(s) more than 100 m from the bulk of the scene (e.g. point {n} at 0.00, 0.00, 0.00) are labelled on their own" in logs[run]
+    assert "labelling 9 big tiles of 25 m" in logs["tiled"]  # the 70 m bulk alone: no grid of big tiles from 0, 0
+    mem, tiled = (laspy.read(root / run / "far_pred.laz") for run in ("mem", "tiled"))
+    assert len(np.unique(tiled.pred_class)) >= 3
+    assert (root / "mem" / "far_pred.laz").read_bytes() == (root / "tiled" / "far_pred.laz").read_bytes()
+
+
+def test_a_large_file_prepared_tile_by_tile_sets_a_far_outlier_aside_as_in_memory(far_outlier, tmp_path, caplog):
+    from pointseg.config import load_config
+    from pointseg.data.prepare import prepare_dataset
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "far.txt").symlink_to(far_outlier / "far.txt")
+    runs = {}
+    for run, budget in (("memory", 64), ("tiled", 1e-9)):
+        caplog.clear()
+        cfg = load_config("cpu_demo", ["data.voxel_size=0.5", "data.scene_glob=far.*", "data.test_scenes=[far]", f"data.max_memory={budget}"])
+        with caplog.at_level(logging.INFO):
+            prepare_dataset(src, tmp_path / run, cfg.data, progress=False)
+        assert "far.txt: 1 point(s) more than 100 m from the rest of the scene" in caplog.text and "set aside" in caplog.text
+        runs[run] = tmp_path / run
+    assert sum("prepared (" in r.getMessage() for r in caplog.records) == 4  # the tiled run: the bulk's 2 x 2 big tiles (50 m) only
+    a, b = (json.loads((runs[r] / "manifest.json").read_text()) for r in ("memory", "tiled"))
+    for m in (a, b):
+        m["data_config"].pop("max_memory")
+    assert a == b
+    scene = a["scenes"][0]
+    bulk = read_scene(far_outlier / "far.txt").xyz[:-1]
+    assert scene["set_aside_points"] == 1 and scene["points"] == len(bulk) and scene["origin"] == np.floor(bulk.min(axis=0)).tolist()
+    for name in sorted(p.name for p in (runs["memory"] / "scenes" / "far").glob("*.npy")):
+        np.testing.assert_array_equal(np.load(runs["memory"] / "scenes" / "far" / name), np.load(runs["tiled"] / "scenes" / "far" / name), err_msg=name)

@@ -21,11 +21,12 @@ import math
 import os
 import shutil
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from pointseg.data.groups import group_cell, set_aside, spatial_groups
 from pointseg.data.tiling import last_tiles, point_tiles, tile_units
 from pointseg.data.voxelize import voxel_cells
 from pointseg.io.atomic import atomic_write_text, pid_alive
@@ -37,7 +38,7 @@ from pointseg.io.units import Units
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 2  # 2: return numbers, units and the intensity reference in the summary
+INDEX_VERSION = 3  # 2: return numbers, units and the intensity reference in the summary; 3: each block's bounds
 BLOCKS_KIND = "blocks"  # the kind of folder split_file makes (pointseg.io.ownership)
 ASSUMED_DENSITY = 10.0  # points per m^2 when a file's header gives no extent (text, PLY): sizes its blocks only
 DEFAULT_MEMORY_FRACTION = 1 / 6  # infer.max_memory / data.max_memory 0: this share of the machine's memory
@@ -111,6 +112,7 @@ class BlockWriter:
         self.folder, self.side = folder, float(side)
         self.dtype: np.dtype | None = None
         self.counts: dict[tuple[int, int], int] = {}
+        self.bounds: dict[tuple[int, int], np.ndarray] = {}  # (2, 3) mins, maxs of each block's points
         self.header_length = 0
 
     def path(self, key: tuple[int, int]) -> Path:
@@ -135,6 +137,9 @@ class BlockWriter:
         for a, b in zip(cuts[:-1], cuts[1:]):  # a loop over blocks
             block = (int(kx[order[a]]), int(ky[order[a]]))
             new = block not in self.counts
+            xyz = rec["xyz"][a:b]
+            here = np.stack([xyz.min(axis=0), xyz.max(axis=0)])
+            self.bounds[block] = here if new else np.stack([np.minimum(self.bounds[block][0], here[0]), np.maximum(self.bounds[block][1], here[1])])
             with open(self.path(block), "wb" if new else "ab") as f:
                 if new:
                     f.write(b"\0" * self.header_length)
@@ -151,13 +156,16 @@ class BlockWriter:
 
 @dataclass
 class BlockStore:
-    """A file split into blocks: folder, side (m), record dtype, header length, points per block, the file's summary."""
+    """A file split into blocks: folder, side (the file's units), record dtype, header length, points per block, each
+    block's bounds ((2, 3) mins, maxs), the summary of the points in these blocks (`subset`: the whole file's, with the
+    points, mins and maxs of the blocks kept)."""
 
     folder: Path
     side: float
     dtype: np.dtype
     header_length: int
     counts: dict[tuple[int, int], int]
+    bounds: dict[tuple[int, int], np.ndarray]
     summary: FileSummary
     _keys: np.ndarray = field(init=False, repr=False)
 
@@ -191,6 +199,39 @@ class BlockStore:
         """Points per m^2 of the densest block."""
         return max(self.counts.values()) / self.side**2 if self.counts else 0.0
 
+    def read_all(self) -> np.ndarray:
+        """The records (M,) of every point in the store's blocks, in file order (for a few points: far outliers)."""
+        rec = self.read_box(np.array([-np.inf, -np.inf, np.inf, np.inf]))
+        return rec[np.argsort(rec["index"], kind="stable")]
+
+    def subset(self, keys: list[tuple[int, int]]) -> "BlockStore":
+        """The store of the blocks `keys` (each with points): the same files, a summary of their points."""
+        bounds = np.stack([self.bounds[k] for k in keys])
+        summary = replace(self.summary, points=sum(self.counts[k] for k in keys), mins=bounds[:, 0].min(axis=0), maxs=bounds[:, 1].max(axis=0))
+        return BlockStore(self.folder, self.side, self.dtype, self.header_length, {k: self.counts[k] for k in keys},
+                          {k: self.bounds[k] for k in keys}, summary)
+
+
+def split_far(store: BlockStore, patch_size: float) -> tuple[BlockStore, BlockStore | None]:
+    """(the bulk, the far outliers or None): the blocks of the smallest groups far from the rest that together hold at
+    most 1% of the points (pointseg.data.groups.set_aside, as the in-memory paths find them, at the blocks' scale).
+
+    Blocks are grouped by their centres in squares of two groups' cells plus a block's side, so two points in blocks of
+    different groups are always more than two cells apart: never in one group of the in-memory grouping. A file's 0,0,0
+    point then neither stretches the tiling over the space between nor sets the origin of the bulk's float32 coordinates."""
+    keys = sorted(store.counts)
+    if len(keys) < 2:
+        return store, None
+    h = store.summary.units.horizontal
+    side_m = store.side * h
+    centres = (np.asarray(keys, np.float64) + 0.5) * side_m  # metres
+    group, n_groups = spatial_groups(centres, 2 * group_cell(patch_size) + side_m)
+    counts = np.array([store.counts[k] for k in keys], np.int64)
+    far = set_aside(group, n_groups, weights=counts)
+    if not far.any():
+        return store, None
+    return store.subset([k for k, f in zip(keys, far) if not f]), store.subset([k for k, f in zip(keys, far) if f])
+
 
 def _file_key(path: Path) -> dict:
     st = path.stat()
@@ -223,8 +264,9 @@ def _load_store(path: Path, work: Path, side: float, class_map: ClassMap | None,
     summary = FileSummary(path, s["points"], np.asarray(s["mins"]), np.asarray(s["maxs"]), s["colour_rule"], s["intensity"], s["labels"],
                           s["out_of_range_labels"], s["crs"], header, s["returns"], Units(*s["units"]), s["intensity_reference"])
     dtype = np.lib.format.descr_to_dtype([tuple(f) if len(f) == 2 else (f[0], f[1], tuple(f[2])) for f in index["dtype"]])
-    counts = {(i, j): n for i, j, n in index["blocks"]}
-    store = BlockStore(work / "blocks", side, dtype, index["header_length"], counts, summary)
+    counts = {(b[0], b[1]): b[2] for b in index["blocks"]}
+    bounds = {(b[0], b[1]): np.asarray(b[3:], np.float64).reshape(2, 3) for b in index["blocks"]}
+    store = BlockStore(work / "blocks", side, dtype, index["header_length"], counts, bounds, summary)
     if any(not store.path(k).is_file() for k in counts):
         return None
     return store
@@ -271,9 +313,10 @@ def split_file(path: str | Path, work: str | Path, class_map: ClassMap | None, s
         raise
     index = {"version": INDEX_VERSION, **_file_key(path), "side": side, "class_map": None if class_map is None else class_map.name,
              "units": _units_key(units), "dtype": np.lib.format.dtype_to_descr(writer.dtype), "header_length": writer.header_length,
-             "blocks": [[i, j, n] for (i, j), n in sorted(writer.counts.items())], "summary": _summary_json(summary)}
+             "blocks": [[i, j, n, *writer.bounds[(i, j)].ravel().tolist()] for (i, j), n in sorted(writer.counts.items())],
+             "summary": _summary_json(summary)}
     atomic_write_text(work / "index.json", json.dumps(index))
-    return BlockStore(work / "blocks", side, writer.dtype, writer.header_length, writer.counts, summary)
+    return BlockStore(work / "blocks", side, writer.dtype, writer.header_length, writer.counts, writer.bounds, summary)
 
 
 def block_side(path: Path, points_per_tile: int) -> float:

@@ -68,11 +68,12 @@ def spatial_groups(xy: np.ndarray, cell: float) -> tuple[np.ndarray, int]:
     return rank[np.searchsorted(ids, component)], len(ids)
 
 
-def set_aside(group: np.ndarray, n_groups: int, share: float = OUTLIER_SHARE) -> np.ndarray:
-    """(N,) bool: the points of the smallest groups (never group 0) that together hold at most `share` of the points."""
+def set_aside(group: np.ndarray, n_groups: int, share: float = OUTLIER_SHARE, weights: np.ndarray | None = None) -> np.ndarray:
+    """(N,) bool: the points of the smallest groups (never the largest) that together hold at most `share` of the points.
+    weights (N,): how many points each item stands for (blocks of points), else one each."""
     if n_groups <= 1:
         return np.zeros(len(group), bool)
-    counts = np.bincount(group, minlength=n_groups)
-    order = np.arange(n_groups - 1, 0, -1)  # smallest first (groups are numbered by size)
-    taken = order[np.cumsum(counts[order]) <= share * len(group)]
+    counts = np.bincount(group, weights, minlength=n_groups)
+    order = np.lexsort((-np.arange(n_groups), counts))[:-1]  # smallest first, ties: the later group first; the largest never
+    taken = order[np.cumsum(counts[order]) <= share * counts.sum()]
     return np.isin(group, taken)

@@ -10,7 +10,8 @@ whole and the prepared scene is the one the in-memory prepare makes (tests/test_
 Coordinates are in metres (the file's units from its CRS or data.units), returns and intensity carried as the in-memory
 prepare carries them; with data.hag each big tile's heights above ground come from the big tile and a buffer of one
 patch around it (the in-memory prepare's ground is the whole scene's: they agree but for the SMRF's edge effects).
-Unlike the in-memory prepare, far outliers are not set aside (set_aside_points is 0).
+Far outliers are set aside as the in-memory prepare sets them aside, found at the blocks' scale (blocks.split_far): the
+bulk's arrays hold its points in file order, from the bulk's origin.
 Memory: one big tile, one window of an array.
 """
 
@@ -24,8 +25,9 @@ import numpy as np
 from pointseg.config import DataConfig
 from pointseg.constants import NUM_CLASSES
 from pointseg.data.ground import height_above_ground
+from pointseg.data.groups import group_cell
 from pointseg.data.manifest import patch_entries
-from pointseg.data.blocks import block_side, estimate_points, memory_budget, plan_tiles, split_file
+from pointseg.data.blocks import BlockStore, block_side, estimate_points, memory_budget, plan_tiles, split_far, split_file
 from pointseg.data.tiling import TiledScene, make_grid, patch_tables, tile_units
 from pointseg.data.voxelize import hash_keys, pack_cells, unpack_keys, voxel_cells
 from pointseg.io import atomic_save_npy, load_class_map, scene_name
@@ -62,9 +64,10 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
         digest = hasher.submit(file_sha256, path)
         store = split_file(path, work, class_map, block_side(path, points_per_tile), units=cfg.units)
         digest = digest.result()
-    s = store.summary
-    if not s.labels:
+    if not store.summary.labels:
         raise unlabelled_error(path, cfg.class_map)
+    store, aside = _set_aside_far(store, cfg.patch_size)
+    s = store.summary
     buffer = cfg.patch_size if cfg.hag else 0.0  # the ground under a big tile's edge needs the points beyond it
     plan = plan_tiles(store, cfg.voxel_size, cfg.patch_size, stride, points_per_tile, buffer)  # float32 metres: Scene.local_xyz
     tile_v, per_patch, per_stride = tile_units(cfg.patch_size, stride, cfg.voxel_size)
@@ -103,7 +106,7 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
         rec, local, tile_id = rec[order], local[order], tile_id[order]
         hag = None if hag is None else hag[order]
         labels = rec["label"]
-        rows = rec["index"]
+        rows = rec["index"] - np.searchsorted(aside, rec["index"])  # the bulk's points in file order
         by_row = np.argsort(rows)
         values = {"xyz": local.astype(np.float32)[by_row], "labels": labels[by_row]}
         if "rgb" in columns:
@@ -150,7 +153,7 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
     return {
         "sha256": digest,
         "points": s.points,
-        "set_aside_points": 0,
+        "set_aside_points": len(aside),
         "ignored_points": int(s.points - tile_counts.sum()),
         "out_of_range_labels": s.out_of_range_labels,
         "origin": s.origin.tolist(),
@@ -162,6 +165,18 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
         "hag": cfg.hag,
         "patches": patch_entries(tiled, tile_counts),
     }
+
+
+def _set_aside_far(store: BlockStore, patch_size: float) -> tuple[BlockStore, np.ndarray]:
+    """(the bulk's store, the set-aside points' indices in the file (K,) int64 ascending), with the in-memory prepare's
+    warning (pointseg.data.prepare.set_aside_outliers)."""
+    bulk, far = split_far(store, patch_size)
+    if far is None:
+        return store, np.zeros(0, np.int64)
+    rec = far.read_all()
+    log.warning("%s: %d point(s) more than %g m from the rest of the scene (e.g. point %d at %.2f, %.2f, %.2f) set aside: "
+                "not used for training", store.summary.path, len(rec), group_cell(patch_size), rec["index"][0] + 1, *rec["xyz"][0])
+    return bulk, rec["index"]
 
 
 def _voxelize_tiles(cells: np.ndarray, tile_id: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:

@@ -7,7 +7,9 @@ with the coverage buffer, stitched back into one labelled copy in the input's po
    memory budget allows) are labelled one at a time as the tiles of a coverage are (pointseg.predict.coverage): the
    tile's points plus every point within the buffer (one patch, or one patch x sqrt 2 with rotated test-time views) of
    its edges, placed in the file's origin and its test-time frame, so every patch that holds a tile's point is the
-   uncut run's patch and its labels are the uncut run's; only the tile's own points are kept.
+   uncut run's patch and its labels are the uncut run's; only the tile's own points are kept. Far outliers (a 0,0,0
+   point in a georeferenced file: blocks.split_far) are left out of the tiling and labelled last, on their own, as
+   the in-memory run labels them; the bulk's origin is then its own, as in the in-memory run.
 3. Each big tile's labels, confidence, entropy (and probabilities) go into per-point columns on disk at the points'
    indices in the file (pointseg.io.columns); a tile finished is recorded in progress.json, so a run killed midway
    resumes at the next tile.
@@ -32,7 +34,8 @@ import torch
 
 from pointseg.config import Config
 from pointseg.constants import CLASS_PALETTE, NUM_CLASSES
-from pointseg.data.blocks import BlockStore, TilePlan, block_side, estimate_points, memory_budget, plan_tiles, split_file
+from pointseg.data.blocks import BlockStore, TilePlan, block_side, estimate_points, memory_budget, plan_tiles, split_far, split_file
+from pointseg.data.groups import group_cell
 from pointseg.io import ClassMap, Scene, atomic_write_text, scene_name
 from pointseg.io.columns import PointColumns
 from pointseg.io.dispatch import labelled_fields, output_wkt
@@ -58,6 +61,7 @@ KIND = "large-file"  # the kind of that folder (pointseg.io.ownership)
 IN_MEMORY_BYTES = 450
 TILE_BYTES = 300
 FIXED_BYTES = 512 << 20
+FAR = [-1, -1]  # progress.json's name for the far outliers, labelled after the big tiles
 
 
 def needs_tiling(path: str | Path, max_memory_gib: float) -> bool:
@@ -88,19 +92,21 @@ def label_large_file(path: Path, labelled: Path, out: Path, predict: Predictor, 
     except BaseException:  # a bad file (or an interrupted pass): nothing of it is worth keeping
         _discard(work)
         raise
+    summary = store.summary  # the whole file's
+    n_blocks = len(store.counts)
+    store, far = split_far(store, cfg.data.patch_size)
     buffer = tile_buffer(cfg)
     plan = plan_tiles(store, cfg.data.voxel_size, cfg.data.patch_size, cfg.infer.stride, points_per_tile, buffer)
-    summary = store.summary
-    log.info("%s: %d points split into %d blocks in %.0f s; labelling %d big tiles of %g m", path.name, summary.points, len(store.counts),
+    log.info("%s: %d points split into %d blocks in %.0f s; labelling %d big tiles of %g m", path.name, summary.points, n_blocks,
              time.perf_counter() - t0, len(plan.tiles), plan.per_side * plan.tile_m)
     columns, done = _columns(work, summary.points, cfg.infer.probabilities, plan, settings or {})
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64) if summary.labels else None
     if confusion is not None and done:
         confusion += np.asarray(json.loads((work / "progress.json").read_text())["confusion"], np.int64)
-    for k, tile in enumerate(plan.tiles):  # a loop over big tiles
-        if list(tile) in done:
+    for k, tile in enumerate([*plan.tiles, None] if far is not None else plan.tiles):  # a loop over big tiles, then the far points
+        if (FAR if tile is None else list(tile)) in done:
             continue
-        part = label_tile(store, plan, tile, buffer, predict, cfg, device, progress)
+        part = label_tile(store, plan, tile, buffer, predict, cfg, device, progress) if tile is not None else label_far(far, predict, cfg, device)
         if part is None:
             continue
         rows, pred, truth = part
@@ -111,9 +117,9 @@ def label_large_file(path: Path, labelled: Path, out: Path, predict: Predictor, 
         columns.record()
         if confusion is not None and truth is not None:
             confusion += confusion_matrix(truth, pred.labels)
-        done.append(list(tile))
+        done.append(FAR if tile is None else list(tile))
         _save_progress(work, plan, settings or {}, summary.points, done, confusion)
-        if progress:
+        if progress and tile is not None:
             log.info("%s: big tile %d/%d labelled (%d points), %.0f s", path.name, k + 1, len(plan.tiles), len(rows), time.perf_counter() - t0)
     write_labelled_copy(path, labelled, summary, columns, cfg, classes, crs)
     remove_tree(work, KIND)
@@ -137,10 +143,7 @@ def label_tile(store: BlockStore, plan: TilePlan, tile: tuple[int, int], buffer:
     del local
     if not targets.any():
         return None
-    rgb = s.rgb(rec["colour"]) if "colour" in rec.dtype.names else None
-    intensity = rec["intensity"] if s.intensity else None
-    returns = rec["returns"] if s.returns else None
-    scene = Scene(s.path, rec["xyz"], rgb, intensity=intensity, units=s.units, returns=returns, intensity_reference=s.intensity_reference)
+    scene = _records_scene(rec, s)
     scene.origin = plan.origin.copy()
     frame = float(np.ceil(plan.local(s.maxs[None])[0, :2].max()))  # metres: the uncut scene's frame of the test-time views
     pred = predict_scene(scene, predict, cfg, progress, device, cfg.infer.probabilities, targets, frame=frame)
@@ -149,6 +152,26 @@ def label_tile(store: BlockStore, plan: TilePlan, tile: tuple[int, int], buffer:
     truth = rec["label"][targets][order].astype(np.int64) if s.labels and "label" in rec.dtype.names else None
     pred = type(pred)(*(None if a is None else a[order] for a in pred))
     return rows[order], pred, truth
+
+
+def label_far(far: BlockStore, predict: Predictor, cfg: Config, device: torch.device):
+    """Label the far outliers on their own (each part as if alone, as the in-memory run labels them): (rows (K,) int64
+    ascending, ScenePrediction, labels (K,) or None), as label_tile returns them."""
+    rec = far.read_all()
+    s = far.summary
+    log.warning("%s: %d point(s) more than %g m from the bulk of the scene (e.g. point %d at %.2f, %.2f, %.2f) are labelled on their own, "
+                "without a grid over the space between", s.path, len(rec), group_cell(cfg.data.patch_size), rec["index"][0] + 1, *rec["xyz"][0])
+    pred = predict_scene(_records_scene(rec, s), predict, cfg, False, device, cfg.infer.probabilities)
+    truth = rec["label"].astype(np.int64) if s.labels and "label" in rec.dtype.names else None
+    return rec["index"], pred, truth
+
+
+def _records_scene(rec: np.ndarray, s: FileSummary) -> Scene:
+    """A Scene of block records (M,) in file order, with the file's colour rule, intensity scale and units."""
+    rgb = s.rgb(rec["colour"]) if "colour" in rec.dtype.names else None
+    intensity = rec["intensity"] if s.intensity else None
+    returns = rec["returns"] if s.returns else None
+    return Scene(s.path, rec["xyz"], rgb, intensity=intensity, units=s.units, returns=returns, intensity_reference=s.intensity_reference)
 
 
 def write_labelled_copy(path: Path, labelled: Path, summary: FileSummary, columns: PointColumns, cfg: Config, classes: ClassMap,

@@ -360,7 +360,7 @@ def far_outlier(tmp_path_factory, tiny_cfg):
 
 
 def test_a_0_0_0_point_in_a_large_file_is_labelled_on_its_own_and_the_bulk_as_in_memory(far_outlier, caplog):
-    """Before, the big tiles' origin was 0, 0, 0: the bulk's float32 coordinates 4,100 km out were rounded to 0.5 m.
+    """Before, the big tiles' origin was 0, 0, 0: the bulk's float32 coordinates 4,100 km out were rounded to 0.25 m.
     Now the far point is labelled last, on its own, and the file is the in-memory run's, byte for byte."""
     root = far_outlier
     logs = {}

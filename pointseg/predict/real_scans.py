@@ -34,9 +34,8 @@ class ScanResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def scored_points(path: Path, scan: RealScan) -> tuple[np.ndarray, np.ndarray]:
-    """(ASPRS codes (N,), keep (N,) bool): the points that count, i.e. not noise and not withheld."""
-    las = laspy.read(str(path))
+def scored_points(las: laspy.LasData, scan: RealScan) -> tuple[np.ndarray, np.ndarray]:
+    """(ASPRS codes (N,), keep (N,) bool) of a scan read with laspy: the points that count, i.e. not noise and not withheld."""
     codes = np.asarray(las.classification).astype(np.int64)
     keep = ~np.isin(codes, scan.noise)
     if "withheld" in set(las.point_format.dimension_names):
@@ -44,21 +43,10 @@ def scored_points(path: Path, scan: RealScan) -> tuple[np.ndarray, np.ndarray]:
     return codes, keep
 
 
-def baseline_scores(path: Path, scan: RealScan) -> dict[str, float]:
-    """SMRF ground and height-rule objects, run on the scan without its noise points (as PDAL's `ignore` would)."""
-    scene = read_scene(path, None)
-    codes, keep = scored_points(path, scan)
-    local = scene.local_xyz()[keep].astype(np.float64)
-    returns = None if scene.returns is None else scene.returns[keep]
-    ground, objects = classical_labels(local, returns)
-    return group_scores(codes[keep], {"ground": ground, "object": objects})
-
-
-def scored_copy(path: Path, scan: RealScan, folder: Path) -> Path:
-    """A copy of the scan with only its scored points (folder/<name>), so that a model sees the points the baseline sees:
-    without the noise a LiDAR engineer's pipeline leaves out (PDAL's `ignore`), which would drag its ground estimate down."""
-    las = laspy.read(str(path))
-    _, keep = scored_points(path, scan)
+def write_scored_copy(las: laspy.LasData, path: Path, keep: np.ndarray, folder: Path) -> Path:
+    """folder/<name of path>: the scan with only its scored points (keep (N,) bool), so that a model sees the points the
+    baseline sees: without the noise a LiDAR engineer's pipeline leaves out (PDAL's `ignore`), which would drag its
+    ground estimate down."""
     copy = folder / path.name
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(copy) as tmp:
@@ -66,31 +54,44 @@ def scored_copy(path: Path, scan: RealScan, folder: Path) -> Path:
     return copy
 
 
-def model_scores(ckpt: Path, path: Path, scan: RealScan, out: Path, device: torch.device) -> dict[str, float]:
-    """Label the scan's scored points (scored_copy) with a model, as tools/infer.py does, and score its pred_class."""
-    scored = scored_copy(path, scan, out.parent / "inputs")
+def baseline_scores(path: Path, keep: np.ndarray, codes: np.ndarray) -> dict[str, float]:
+    """SMRF ground and height-rule objects on the scan's scored points keep (N,) bool (the scan without its noise, as
+    PDAL's `ignore` leaves it), in the scan's own frame; codes (M,): their ASPRS classification."""
+    scene = read_scene(path, None)
+    returns = None if scene.returns is None else scene.returns[keep]
+    ground, objects = classical_labels(scene.local_xyz()[keep].astype(np.float64), returns)
+    return group_scores(codes, {"ground": ground, "object": objects})
+
+
+def model_scores(ckpt: Path, scored: Path, codes: np.ndarray, out: Path, device: torch.device) -> dict[str, float]:
+    """Label the scored copy with a model, as tools/infer.py does, and score its pred_class; codes (M,): the copy's
+    ASPRS classification."""
     label_scenes(ckpt, scored, out, device, ["infer.class_map=asprs"], progress=False)
-    pred = np.asarray(laspy.read(str(out / f"{path.stem}_pred{path.suffix}"))["pred_class"]).astype(np.int64)
-    codes, _ = scored_points(scored, scan)
+    pred = np.asarray(laspy.read(str(out / f"{scored.stem}_pred{scored.suffix}"))["pred_class"]).astype(np.int64)
     return group_scores(codes, class_groups(pred))
 
 
 def evaluate_scans(scans: list[tuple[RealScan, Path]], models: dict[str, Path], out: Path, device: torch.device) -> list[ScanResult]:
-    """Every scored scan labelled by every model and by the classical pipeline; results.json and table.md in out."""
+    """Every scored scan labelled by every model and by the classical pipeline, all on the scan's scored points (a copy
+    in out/inputs); results.json and table.md in out."""
     import time
 
     results = []
     for scan, path in scans:  # a loop over scans
-        codes, keep = scored_points(path, scan)
-        result = ScanResult(scan.name, len(codes), int(keep.sum()))
+        las = laspy.read(str(path))
+        codes, keep = scored_points(las, scan)
+        scored = write_scored_copy(las, path, keep, out / "inputs")
+        del las
+        codes = codes[keep]
+        result = ScanResult(scan.name, len(keep), int(keep.sum()))
         t = time.perf_counter()
-        result.scores["SMRF + height rule"] = baseline_scores(path, scan)
+        result.scores["SMRF + height rule"] = baseline_scores(path, keep, codes)
         result.seconds["SMRF + height rule"] = time.perf_counter() - t
         for name, ckpt in models.items():
             if name == "photogrammetry" and not scan.colour:
                 continue  # a model that needs colour, on a scan without it
             t = time.perf_counter()
-            result.scores[name] = model_scores(ckpt, path, scan, out / name, device)
+            result.scores[name] = model_scores(ckpt, scored, codes, out / name, device)
             result.seconds[name] = time.perf_counter() - t
         results.append(result)
     atomic_write_text(out / "results.json", json.dumps([r.__dict__ for r in results], indent=1))

@@ -411,3 +411,26 @@ def test_a_cloud_in_feet_is_drawn_in_metres_and_labelled_in_feet():
     texts = _coordinates(TOP_DOWN, 40, 20, 0.5 / ft, in_ft.corner, [])
     eastings = [float(t.text.replace(",", "")) for t in texts if t.rotation == 0]
     assert eastings and all(1000 / ft - 1 <= e <= 1020 / ft + 1 for e in eastings)  # feet: 3281..3347, not 1000..1020
+
+
+def test_a_text_scene_labelled_in_feet_is_drawn_in_metres(tmp_path, tiny_cfg):
+    """A text scene read with --units ft is labelled into a PLY without a CRS: its record says in which units the run
+    read it, so its pictures are drawn in metres (before, 3.28 times too large)."""
+    import torch
+
+    from pointseg.config import apply_overrides
+    from pointseg.models.checkpoint import save_checkpoint
+    from pointseg.models.random_weights import random_context_model
+    from pointseg.predict.label import label_scenes
+    from pointseg.synthetic.city import make_scene
+    from pointseg.viz.cloud import read_labelled
+
+    cfg = apply_overrides(tiny_cfg, ["data.voxel_size=0.5"])
+    save_checkpoint(tmp_path / "model.pt", {"model": random_context_model(cfg).state_dict()}, cfg)
+    s = make_scene(3, 30.0, 2.0, (1000.0, 2000.0, 10.0))
+    write_stpls3d_txt(tmp_path / "s.txt", s.xyz, s.rgb, s.labels, s.instance)
+    for units, scale in (("ft", 0.3048), ("auto", 1.0)):
+        label_scenes(tmp_path / "model.pt", tmp_path / "s.txt", tmp_path / units, torch.device("cpu"), [f"infer.units={units}"], progress=False)
+        cloud = read_labelled(tmp_path / units / "s_pred.ply")
+        assert cloud.scale == (scale, scale, scale)
+        np.testing.assert_allclose(cloud.xyz, s.xyz, atol=1e-3)  # written as read: the numbers stay the file's

@@ -42,15 +42,15 @@ def main() -> None:
     print(markdown(results))
     if args.pictures:
         from pointseg.config import VizConfig
+        from pointseg.io.predictions import output_path
         from pointseg.viz.cloud import read_labelled
         from pointseg.viz.pictures import scene_pictures
 
         for scan, path in zip(SCANS, paths):
             for name in models:
-                pred = Path(args.out) / name / f"{path.stem}_pred{path.suffix}"
+                pred = output_path(Path(args.out) / name, path)
                 if pred.is_file():
-                    cloud = read_labelled(pred, None)
-                    cloud.truth = read_labelled(pred).truth  # the labelled copy keeps the scan's classification: asprs map
+                    cloud = read_labelled(pred)  # its truth: the scan's classification through the run's class map (asprs)
                     for what, picture in scene_pictures(cloud, Path(args.out) / "pictures" / name, VizConfig(resolution=0.5)).items():
                         print(f"{scan.name} {name} {what}: {picture}")
     print(f"table: {Path(args.out) / 'table.md'}")

@@ -163,9 +163,6 @@ def copy_header(path: Path, source: laspy.LasHeader, fields: dict[str, "np.ndarr
     return header
 
 
-labelled_header = copy_header  # the name pointseg.io.stream knew it by
-
-
 def write_las_copy(path: str | Path, source: laspy.LasData, fields: dict[str, np.ndarray],
                    classification: np.ndarray | None = None, compress: bool | None = None, crs=None) -> None:
     """Write `source` again with its header, VLRs/EVLRs and every dimension, plus `fields` as extra bytes

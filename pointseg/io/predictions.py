@@ -7,6 +7,7 @@ The input's classification, ground truth through a class map: a LAS/LAZ file's `
 --write-class classification), else its `classification`; a PLY's `scalar_original_class` (of a LAS/LAZ input).
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pointseg.errors import InputNotFoundError, PointCloudError
 from pointseg.io.class_map import ClassMap, load_class_map
 from pointseg.io.fields import ORIGINAL_CLASS, unprefixed
 from pointseg.io.scene import Scene, scene_name
+from pointseg.io.units import Units
 
 PRED_TAG = "_pred"  # <scene>_pred.<format>
 OUTPUT_SUFFIXES: tuple[str, ...] = (".ply", ".las", ".laz")
@@ -61,6 +63,24 @@ def source_name(path: str | Path) -> str:
     """The scene a prediction file labels: '5_points_GTv3_pred.ply' -> '5_points_GTv3' (other names as they are)."""
     name = scene_name(path)
     return name[: -len(PRED_TAG)] if name.endswith(PRED_TAG) else name
+
+
+def run_record(path: str | Path) -> dict:
+    """The record (<scene>_pred.json) beside a prediction file, {} when there is none or it cannot be read."""
+    try:
+        record = json.loads(record_path(Path(path).parent, source_name(path)).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def recorded_units(path: str | Path) -> "Units | str":
+    """The units a prediction file's coordinates are in, as its run read its input (the record's metres_per_unit: a
+    text scene labelled with --units ft, or with a --crs in feet, gives a PLY without a CRS); 'auto' without a record."""
+    factors = run_record(path).get("metres_per_unit")
+    if isinstance(factors, list) and len(factors) == 2 and all(isinstance(f, (int, float)) and f > 0 for f in factors):
+        return Units(float(factors[0]), float(factors[1]), f"as its run read {source_name(path)} (its record)")
+    return "auto"
 
 
 def prediction_files(out_dir: str | Path) -> list[Path]:
@@ -129,15 +149,16 @@ def holds_prediction(path: str | Path, fields: dict[str, np.ndarray] | None = No
     return is_prediction(path) or "confidence" in fields or "pred_class" in fields
 
 
-def read_prediction(path: str | Path, class_map: ClassMap | str | None = None) -> Prediction:
+def read_prediction(path: str | Path, class_map: ClassMap | str | None = None, units: "Units | str | None" = None) -> Prediction:
     """Read a prediction file (see the module docstring); raises PointCloudError naming the file when it holds no
     predicted class (e.g. a LAS file labelled with --write-class classification by an older pointseg, without
     pred_class) or one outside 0..14. class_map turns the input's classification the file carries (original_class,
-    else a LAS/LAZ file's own classification) into the scene's labels, its ground truth (None: no labels)."""
+    else a LAS/LAZ file's own classification) into the scene's labels, its ground truth (None: no labels). units: the
+    setting for a file without a CRS (None: recorded_units, what its run read)."""
     from pointseg.io.dispatch import read_scene
 
     path = Path(path)
-    scene = read_scene(path, class_map)
+    scene = read_scene(path, class_map, recorded_units(path) if units is None else units)
     fields = prediction_fields(path)
     field = next((f for f in PRED_CLASS_FIELDS if f in fields), None)
     if field is None:

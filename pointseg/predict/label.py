@@ -181,7 +181,8 @@ def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classe
                                                                 units, crs)
                 record_as(labelled, role=LABELLED)  # a labelled copy: never a scene to label or train on
                 record = {"points": n_points, "confusion": None if matrix is None else matrix.tolist(), "seconds": time.perf_counter() - t0,
-                          "settings": record_settings, "inputs": inputs, "units": file_units.describe()}
+                          "settings": record_settings, "inputs": inputs, "units": file_units.describe(),
+                          "metres_per_unit": [file_units.horizontal, file_units.vertical]}
                 write_record(out, name, record)
                 records[name] = {**record, "skipped": False}
                 continue
@@ -197,7 +198,7 @@ def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classe
             record_as(labelled, role=LABELLED)  # a labelled copy: never a scene to label or train on
             confusion = None if scene.labels is None else confusion_matrix(scene.labels, pred.labels).tolist()
             record = {"points": len(scene), "confusion": confusion, "seconds": time.perf_counter() - t0, "settings": record_settings,
-                      "inputs": inputs, "units": scene.units.describe()}
+                      "inputs": inputs, "units": scene.units.describe(), "metres_per_unit": [scene.units.horizontal, scene.units.vertical]}
             write_record(out, name, record)
             records[name] = {**record, "skipped": False}
         except UserError as err:

@@ -17,6 +17,7 @@ from pointseg.data.real_scans import RealScan
 from pointseg.io import read_scene
 from pointseg.io.atomic import atomic_path, atomic_write_text
 from pointseg.metrics import class_groups, group_scores
+from pointseg.models.checkpoint import checkpoint_config, load_checkpoint
 from pointseg.predict.label import label_scenes
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,14 @@ def baseline_scores(path: Path, keep: np.ndarray, codes: np.ndarray) -> dict[str
 def model_scores(ckpt: Path, scored: Path, codes: np.ndarray, out: Path, device: torch.device) -> dict[str, float]:
     """Label the scored copy with a model, as tools/infer.py does, and score its pred_class; codes (M,): the copy's
     ASPRS classification."""
-    label_scenes(ckpt, scored, out, device, ["infer.class_map=asprs"], progress=False)
-    pred = np.asarray(laspy.read(str(out / f"{scored.stem}_pred{scored.suffix}"))["pred_class"]).astype(np.int64)
+    summary = label_scenes(ckpt, scored, out, device, ["infer.class_map=asprs"], strict=True, progress=False)
+    pred = np.asarray(laspy.read(str(summary["outputs"][0]))["pred_class"]).astype(np.int64)
     return group_scores(codes, class_groups(pred))
+
+
+def needs_colour(ckpt: Path) -> bool:
+    """Whether a checkpoint's model takes colour (features.rgb)."""
+    return checkpoint_config(load_checkpoint(ckpt), ckpt).features.rgb
 
 
 def evaluate_scans(scans: list[tuple[RealScan, Path]], models: dict[str, Path], out: Path, device: torch.device) -> list[ScanResult]:
@@ -88,7 +94,7 @@ def evaluate_scans(scans: list[tuple[RealScan, Path]], models: dict[str, Path], 
         result.scores["SMRF + height rule"] = baseline_scores(path, keep, codes)
         result.seconds["SMRF + height rule"] = time.perf_counter() - t
         for name, ckpt in models.items():
-            if name == "photogrammetry" and not scan.colour:
+            if needs_colour(ckpt) and not scan.colour:
                 continue  # a model that needs colour, on a scan without it
             t = time.perf_counter()
             result.scores[name] = model_scores(ckpt, scored, codes, out / name, device)

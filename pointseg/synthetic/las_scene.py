@@ -15,10 +15,10 @@ import numpy as np
 from laspy.vlrs.known import WktCoordinateSystemVlr
 
 from pointseg.io.atomic import atomic_path
+from pointseg.io.units import US_SURVEY_FOOT
 from pointseg.synthetic.files import DEFAULT_ORIGIN, refuse_existing
 from pointseg.synthetic.lidar import Flight, LidarScan, make_lidar_scene
 
-US_SURVEY_FOOT = 1200 / 3937  # metres
 UNITS = ("m", "ftUS")
 SCALE = 0.01  # cm, or hundredths of a foot
 GPS_EPOCH = datetime.datetime(1980, 1, 6)

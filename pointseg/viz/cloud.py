@@ -6,7 +6,6 @@ classification (a labelled LAS/LAZ copy: `classification`, or `original_class` a
 a PLY of a LAS/LAZ input: `scalar_original_class`) gives the ground truth through the run's class map.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +14,9 @@ import numpy as np
 from pointseg.constants import IGNORE_LABEL, NUM_CLASSES
 from pointseg.errors import PointCloudError
 from pointseg.io import ClassMap, Scene, read_scene
-from pointseg.io.predictions import holds_prediction, read_prediction, record_path, source_name
+from pointseg.io.dispatch import DEFAULT_CLASS_MAP
+from pointseg.io.predictions import holds_prediction, read_prediction, run_record, source_name
 
-DEFAULT_CLASS_MAP = "asprs"
 
 
 @dataclass
@@ -45,11 +44,7 @@ class LabelledCloud:
 
 def run_class_map(path: str | Path) -> str:
     """The class map a prediction file was labelled with: its record's (<scene>_pred.json beside it), else 'asprs'."""
-    path = Path(path)
-    try:
-        settings = json.loads(record_path(path.parent, source_name(path)).read_text()).get("settings", {})
-    except (OSError, ValueError, AttributeError):
-        return DEFAULT_CLASS_MAP
+    settings = run_record(path).get("settings", {})
     name = settings.get("class_map") if isinstance(settings, dict) else None
     return name if isinstance(name, str) and name else DEFAULT_CLASS_MAP
 

@@ -34,7 +34,7 @@ from pointseg.io.class_map import ClassMap
 from pointseg.io.las import _open_header
 from pointseg.io.ownership import dir_kind, mark_dir, record, remove_tree
 from pointseg.io.stream import CHUNK_POINTS, Chunk, FileSummary, open_stream
-from pointseg.io.units import Units
+from pointseg.io.units import Units, metres_from
 
 log = logging.getLogger(__name__)
 
@@ -356,11 +356,8 @@ class TilePlan:
 
     def local(self, xyz: np.ndarray) -> np.ndarray:
         """(N, 3) float64 metres of points xyz (N, 3) (the file's units) from `origin`: Scene.local_xyz before its float32
-        step (pointseg.predict.stitch.metres_from gives the same values)."""
-        local = xyz - self.origin
-        if not self.units.metric:
-            local *= np.array([self.units.horizontal, self.units.horizontal, self.units.vertical])
-        return local
+        step."""
+        return metres_from(xyz, self.origin, self.units)
 
     def tile_of(self, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each point's tile (tx, ty) of the patch tiling, from its local coordinates in metres (N, 3) (float32, as

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from pointseg.io.units import METRES, Units
+from pointseg.io.units import METRES, Units, metres_from
 
 
 @dataclass
@@ -63,15 +63,12 @@ class Scene:
 
     def local_xyz(self) -> np.ndarray:
         """(N, 3) float32 coordinates relative to `origin`, in metres (the file's units scaled by `units`), for computation."""
-        local = self.xyz - self.origin
-        if not self.units.metric:
-            local *= np.array([self.units.horizontal, self.units.horizontal, self.units.vertical])
-        return local.astype(np.float32)
+        return metres_from(self.xyz, self.origin, self.units).astype(np.float32)
 
 
 def metric_floor(coords: np.ndarray, units: Units) -> np.ndarray:
     """(3,) the whole metres at or below coordinates (3,) given in `units`, expressed in those units again."""
-    scale = np.array([units.horizontal, units.horizontal, units.vertical])
+    scale = np.array(units.scale)
     return np.floor(np.asarray(coords, np.float64) * scale) / scale
 
 

@@ -45,6 +45,7 @@ from pointseg.io.ply import COLOUR_FIELD_NAMES, INTENSITY_FIELD_NAMES, LABEL_FIE
 from pointseg.io.scene import metric_floor
 from pointseg.io.stpls3d import COLUMNS_LABELED, check_column_count, csv_error, missing_value_message, non_numeric
 from pointseg.io.validate import (
+    AMBIGUOUS_UNIT_COLOURS,
     apply_colour_rule,
     bad_colours_message,
     bad_coordinates_message,
@@ -53,6 +54,7 @@ from pointseg.io.validate import (
     first_bad_row,
     label_value_problem,
     labels_in_range,
+    unit_colours,
     warn_out_of_range_labels,
 )
 from pointseg.io.units import METRES, Units, las_units, resolve_units
@@ -415,11 +417,8 @@ class TextStream(PointStream):
     def _colour_rule(self) -> tuple[str, str | None]:
         """(rule, problem) of the file's colours as validate.text_colours decides them for all its points at once."""
         c = self.colours
-        if c.is_float and c.finite and c.low >= 0 and c.high <= 1:
-            if c.high == 1 and c.binary:
-                return "unit", ("colours written as decimals that are all 0.0 or 1.0: 0..1 colours (white) or 0..255 "
-                                "values (next to black)? write them as whole numbers 0..255 (1.0 -> 255 for white)")
-            return "unit", None
+        if unit_colours(c.is_float, c.finite, c.low, c.high):
+            return "unit", AMBIGUOUS_UNIT_COLOURS if c.high == 1 and c.binary else None
         bad = c.bad
         return "8bit", bad_colours_message(bad.count, bad.first, bad.values) if bad.count else None
 

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from pointseg.errors import PointCloudError
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,11 @@ class Units:
     def metric(self) -> bool:
         return self.horizontal == 1.0 and self.vertical == 1.0
 
+    @property
+    def scale(self) -> tuple[float, float, float]:
+        """Metres per coordinate unit of x, y and z."""
+        return (self.horizontal, self.horizontal, self.vertical)
+
     def describe(self) -> str:
         words = UNIT_WORDS.get(self.horizontal, f"{self.horizontal:g} m")
         if self.vertical != self.horizontal:
@@ -43,6 +50,16 @@ class Units:
 
 
 METRES = Units()
+
+
+def metres_from(xyz: np.ndarray, origin: np.ndarray, units: Units) -> np.ndarray:
+    """(n, 3) float64 metres of points xyz (n, 3) (file units) from `origin` (3,) (file units): every path's local
+    coordinates (Scene.local_xyz, the big tiles, the parts of a scene) before their float32 step."""
+    scale = units.scale
+    local = np.empty(xyz.shape, np.float64)
+    for a in range(3):  # column by column: 1-D ufuncs are faster on (N, 3) arrays
+        local[:, a] = (xyz[:, a] - origin[a]) * scale[a]
+    return local
 
 
 def _close(a: float, b: float) -> bool:

@@ -89,14 +89,24 @@ def colours_by_stored_range(path: Path, rgb: np.ndarray) -> np.ndarray:
     return apply_colour_rule(path, rgb, rule)
 
 
+AMBIGUOUS_UNIT_COLOURS = ("colours written as decimals that are all 0.0 or 1.0: 0..1 colours (white) or 0..255 values (next to "
+                          "black)? write them as whole numbers 0..255 (1.0 -> 255 for white)")
+
+
+def unit_colours(is_float: bool, finite: bool, low: float, high: float) -> bool:
+    """Whether a text scene's colours are 0..1 (to be scaled by 255): decimals, all finite and within 0..1. Those that
+    are all 0.0 or 1.0 with a 1.0 among them are ambiguous (AMBIGUOUS_UNIT_COLOURS)."""
+    return is_float and finite and low >= 0 and high <= 1
+
+
 def text_colours(path: Path, rgb: np.ndarray) -> np.ndarray:
     """(N, 3) colours of a text scene -> uint8, the scale decided by the values stored, as for PLY: whole numbers are
     0..255 as written; decimals all within 0..1 (a writer's unit colours) are scaled by 255. Decimals that are all
-    0.0 or 1.0 could be either (white, or 0..255 values next to black): refused with the fix."""
-    if np.issubdtype(rgb.dtype, np.floating) and len(rgb) and np.isfinite(rgb).all() and rgb.min() >= 0 and rgb.max() <= 1:
+    0.0 or 1.0 could be either (white, or 0..255 values next to black): refused with the fix. (The streamed reader,
+    pointseg.io.stream, decides the same from running minimum, maximum and flags.)"""
+    if len(rgb) and unit_colours(np.issubdtype(rgb.dtype, np.floating), bool(np.isfinite(rgb).all()), rgb.min(), rgb.max()):
         if rgb.max() == 1 and np.isin(rgb, (0.0, 1.0)).all():
-            raise PointCloudError(path, "colours written as decimals that are all 0.0 or 1.0: 0..1 colours (white) or 0..255 "
-                                        "values (next to black)? write them as whole numbers 0..255 (1.0 -> 255 for white)")
+            raise PointCloudError(path, AMBIGUOUS_UNIT_COLOURS)
         return np.rint(rgb * 255.0).astype(np.uint8)
     return colours_to_uint8(path, rgb)
 

@@ -109,7 +109,7 @@ def coverage_frame(tiles: list[TileInfo], origin: np.ndarray) -> float:
 
 
 def coverage_groups(tiles: list[TileInfo], reach: float) -> np.ndarray:
-    """(T,) int: the group of each tile, tiles joined when their xy bounds come within `reach` metres of each other
+    """(T,) int: the group of each tile, tiles joined when their xy bounds come within `reach` (the files' units) of each other
     (directly or through other tiles); group 0 holds the first tile. Tiles of one group are labelled as one cloud."""
     group = np.arange(len(tiles))
     for i in range(len(tiles)):  # a loop over tiles: union by the smallest label
@@ -135,7 +135,7 @@ def coverage_frames(tiles: list[TileInfo], reach: float, units: Units = METRES) 
         sizes = np.bincount(group)
         alone = [t.path.name for t, k in zip(tiles, group) if k != int(np.argmax(sizes))]
         log.warning("the tiles form %d separate clouds (no tile within %g m of another cloud's); each is labelled as a cloud of its "
-                    "own; apart from the largest: %s (are they in the same coordinates?)", group.max() + 1, reach,
+                    "own; apart from the largest: %s (are they in the same coordinates?)", group.max() + 1, reach * units.horizontal,
                     ", ".join(alone[:5]) + (f" and {len(alone) - 5} more" if len(alone) > 5 else ""))
     return origins, frames
 

@@ -15,7 +15,7 @@ from pointseg.data.groups import group_cell, spatial_groups
 from pointseg.data.tiling import TiledScene, tile_scene
 from pointseg.io import Scene
 from pointseg.io.scene import metric_floor
-from pointseg.io.units import Units
+from pointseg.io.units import metres_from
 from pointseg.predict.batches import PatchBatcher, PatchPoints
 from pointseg.predict.predictor import Predictor, default_batch_size
 from pointseg.predict.views import tta_views, view_of
@@ -46,15 +46,6 @@ def patches_holding(tiled: TiledScene, targets: np.ndarray) -> list[int]:
     n_tiles = len(tiled.tile_offsets) - 1
     wanted = np.bincount(tiled.point_tile[targets], minlength=n_tiles) > 0
     return [p for p in range(tiled.n_patches) if wanted[tiled.tiles_of(p)].any()]
-
-
-def metres_from(xyz: np.ndarray, origin: np.ndarray, units: Units) -> np.ndarray:
-    """(n, 3) float64 metres of points xyz (n, 3) (file units) from `origin` (file units)."""
-    scale = (units.horizontal, units.horizontal, units.vertical)
-    local = np.empty(xyz.shape, np.float64)
-    for a in range(3):  # column by column: 1-D ufuncs are faster on (N, 3) arrays
-        local[:, a] = (xyz[:, a] - origin[a]) * scale[a]
-    return local
 
 
 def stride_view(local: np.ndarray, angle: float, mirror: bool, frame: float, stride: float) -> np.ndarray:

@@ -51,7 +51,7 @@ def run_class_map(path: str | Path) -> str:
 
 def metric_scale(scene: Scene) -> tuple[float, float, float]:
     """Metres per coordinate unit of x, y and z of a scene (its file's CRS units, pointseg.io.units)."""
-    return (scene.units.horizontal, scene.units.horizontal, scene.units.vertical)
+    return scene.units.scale
 
 
 def read_labelled(path: str | Path, truth: str | Path | Scene | None = None, class_map: ClassMap | str | None = None) -> LabelledCloud:

@@ -27,13 +27,14 @@ from pointseg.constants import NUM_CLASSES
 from pointseg.data.ground import height_above_ground
 from pointseg.data.groups import group_cell
 from pointseg.data.manifest import patch_entries
-from pointseg.data.blocks import BlockStore, block_side, estimate_points, memory_budget, plan_tiles, split_far, split_file
-from pointseg.data.tiling import TiledScene, make_grid, patch_tables, tile_units
+from pointseg.data.blocks import BlockStore, TilePlan, block_side, estimate_points, memory_budget, plan_tiles, split_far, split_file
+from pointseg.data.tiling import PatchGrid, TiledScene, make_grid, patch_tables, tile_units
 from pointseg.data.voxelize import hash_keys, pack_cells, unpack_keys, voxel_cells
 from pointseg.io import atomic_save_npy, load_class_map, scene_name
 from pointseg.io.columns import PointColumns
 from pointseg.io.identity import file_sha256
 from pointseg.io.ownership import mark_dir, remove_tree
+from pointseg.io.stream import FileSummary
 
 log = logging.getLogger(__name__)
 
@@ -70,22 +71,9 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
     s = store.summary
     buffer = cfg.patch_size if cfg.hag else 0.0  # the ground under a big tile's edge needs the points beyond it
     plan = plan_tiles(store, cfg.voxel_size, cfg.patch_size, stride, points_per_tile, buffer)  # float32 metres: Scene.local_xyz
-    tile_v, per_patch, per_stride = tile_units(cfg.patch_size, stride, cfg.voxel_size)
-    # the whole scene's grid, as tile_scene makes it: from the tiles of its lowest and highest points (tiles grow with x, y)
-    tx, ty = plan.tile_of(plan.local(np.stack([s.mins, s.maxs])).astype(np.float32))
-    start = (int(tx[0]) // per_stride * per_stride, int(ty[0]) // per_stride * per_stride)
-    grid = make_grid((int(tx[1]) - start[0] + 1, int(ty[1]) - start[1] + 1), per_patch, per_stride, plan.tile_m, start)
+    grid, start = _scene_grid(plan, s, cfg, stride)
     n_tiles = grid.tile_shape[0] * grid.tile_shape[1]
-
-    columns = {"xyz": (np.float32, (3,)), "labels": (np.int16, ())}
-    if s.colour_rule is not None:
-        columns["rgb"] = (np.uint8, (3,))
-    if s.intensity:
-        columns["intensity"] = (np.float32, ())
-    if s.returns:
-        columns["returns"] = (np.uint8, (2,))
-    if cfg.hag:
-        columns["hag"] = (np.float32, ())
+    columns = _point_columns(s, cfg.hag)
     per_point = PointColumns(out_dir, s.points, columns)
     counts = np.zeros(n_tiles, np.int64)
     voxel_counts = np.zeros(n_tiles, np.int64)
@@ -108,16 +96,10 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
         labels = rec["label"]
         rows = rec["index"] - np.searchsorted(aside, rec["index"])  # the bulk's points in file order
         by_row = np.argsort(rows)
-        values = {"xyz": local.astype(np.float32)[by_row], "labels": labels[by_row]}
-        if "rgb" in columns:
-            values["rgb"] = s.rgb(rec["colour"])[by_row]
-        if "intensity" in columns:
-            values["intensity"] = rec["intensity"][by_row]
-        if "returns" in columns:
-            values["returns"] = rec["returns"][by_row]
-        if hag is not None:
-            values["hag"] = hag[by_row]
-        per_point.write(rows[by_row], values)
+        values = {"xyz": local[by_row], "labels": labels[by_row], "rgb": s.rgb(rec["colour"][by_row]) if "rgb" in columns else None,
+                  "intensity": rec["intensity"][by_row] if "intensity" in columns else None,
+                  "returns": rec["returns"][by_row] if "returns" in columns else None, "hag": None if hag is None else hag[by_row]}
+        per_point.write(rows[by_row], {name: v for name, v in values.items() if v is not None})
         valid = labels >= 0
         tile_counts += np.bincount(tile_id[valid] * NUM_CLASSES + labels[valid], minlength=n_tiles * NUM_CLASSES).reshape(n_tiles, NUM_CLASSES)
         point_voxel, voxel_parts, voxels_of = _voxelize_tiles(voxel_cells(local, cfg.voxel_size), tile_id)
@@ -130,19 +112,7 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
         log.info("%s: big tile %d/%d prepared (%d points)", path.name, k + 1, len(plan.tiles), len(rows))
     per_point.record()
 
-    tile_offsets, voxel_offsets = np.zeros(n_tiles + 1, np.int64), np.zeros(n_tiles + 1, np.int64)
-    np.cumsum(counts, out=tile_offsets[1:])
-    np.cumsum(voxel_counts, out=voxel_offsets[1:])
-    sorted_cols = PointColumns(out_dir, s.points, {"order": (np.int32, ()), "point_voxel": (np.int32, ())})
-    voxel_cols = PointColumns(out_dir, int(voxel_offsets[-1]), {"voxel_coords": (np.int32, (3,))})
-    for part in parts:  # each big tile's rows into their places in the tile-sorted arrays
-        with np.load(part) as p:
-            tiles = p["tiles"]  # a tile lies in one big tile: all its points are here
-            sorted_cols.write(_positions(tile_offsets[tiles], counts[tiles]), {"order": p["order"], "point_voxel": p["point_voxel"]})
-            voxel_cols.write(_positions(voxel_offsets[tiles], p["voxels_of"]), {"voxel_coords": p["voxels"]})
-        part.unlink()
-    sorted_cols.record()
-    voxel_cols.record()
+    tile_offsets, voxel_offsets = _write_tile_sorted(out_dir, parts, counts, voxel_counts)
     patch_offsets, patch_tiles, patch_ids = patch_tables(grid, counts, cfg.min_points_per_patch, cfg.sparse_patch_policy)
     tables = {"tile_offsets": tile_offsets, "voxel_offsets": voxel_offsets, "patch_offsets": patch_offsets, "patch_tiles": patch_tiles}
     for name, array in tables.items():
@@ -165,6 +135,49 @@ def prepare_large_scene(path: Path, out_dir: Path, cfg: DataConfig, stride: floa
         "hag": cfg.hag,
         "patches": patch_entries(tiled, tile_counts),
     }
+
+
+def _scene_grid(plan: TilePlan, s: FileSummary, cfg: DataConfig, stride: float) -> tuple[PatchGrid, tuple[int, int]]:
+    """The whole scene's patch grid and its first tile (tx, ty), as tile_scene makes them: from the tiles of its lowest
+    and highest points (tiles grow with x, y)."""
+    _, per_patch, per_stride = tile_units(cfg.patch_size, stride, cfg.voxel_size)
+    tx, ty = plan.tile_of(plan.local(np.stack([s.mins, s.maxs])).astype(np.float32))
+    start = (int(tx[0]) // per_stride * per_stride, int(ty[0]) // per_stride * per_stride)
+    return make_grid((int(tx[1]) - start[0] + 1, int(ty[1]) - start[1] + 1), per_patch, per_stride, plan.tile_m, start), start
+
+
+def _point_columns(s: FileSummary, hag: bool) -> dict[str, tuple[type, tuple]]:
+    """The per-point arrays of a prepared scene (name: (dtype, shape of one point's value)), as the in-memory prepare
+    writes them for a file like `s`."""
+    columns = {"xyz": (np.float32, (3,)), "labels": (np.int16, ())}
+    if s.colour_rule is not None:
+        columns["rgb"] = (np.uint8, (3,))
+    if s.intensity:
+        columns["intensity"] = (np.float32, ())
+    if s.returns:
+        columns["returns"] = (np.uint8, (2,))
+    if hag:
+        columns["hag"] = (np.float32, ())
+    return columns
+
+
+def _write_tile_sorted(out_dir: Path, parts: list[Path], counts: np.ndarray, voxel_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The tile-sorted arrays (order, point_voxel, voxel_coords) from each big tile's part file (removed once copied),
+    given the points and voxels of every tile (T,); returns tile_offsets and voxel_offsets (T + 1,)."""
+    tile_offsets, voxel_offsets = np.zeros(len(counts) + 1, np.int64), np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=tile_offsets[1:])
+    np.cumsum(voxel_counts, out=voxel_offsets[1:])
+    sorted_cols = PointColumns(out_dir, int(tile_offsets[-1]), {"order": (np.int32, ()), "point_voxel": (np.int32, ())})
+    voxel_cols = PointColumns(out_dir, int(voxel_offsets[-1]), {"voxel_coords": (np.int32, (3,))})
+    for part in parts:  # each big tile's rows into their places in the tile-sorted arrays
+        with np.load(part) as p:
+            tiles = p["tiles"]  # a tile lies in one big tile: all its points are here
+            sorted_cols.write(_positions(tile_offsets[tiles], counts[tiles]), {"order": p["order"], "point_voxel": p["point_voxel"]})
+            voxel_cols.write(_positions(voxel_offsets[tiles], p["voxels_of"]), {"voxel_coords": p["voxels"]})
+        part.unlink()
+    sorted_cols.record()
+    voxel_cols.record()
+    return tile_offsets, voxel_offsets
 
 
 def _set_aside_far(store: BlockStore, patch_size: float) -> tuple[BlockStore, np.ndarray]:

@@ -403,3 +403,20 @@ def test_a_large_file_prepared_tile_by_tile_sets_a_far_outlier_aside_as_in_memor
     assert scene["set_aside_points"] == 1 and scene["points"] == len(bulk) and scene["origin"] == np.floor(bulk.min(axis=0)).tolist()
     for name in sorted(p.name for p in (runs["memory"] / "scenes" / "far").glob("*.npy")):
         np.testing.assert_array_equal(np.load(runs["memory"] / "scenes" / "far" / name), np.load(runs["tiled"] / "scenes" / "far" / name), err_msg=name)
+
+
+def test_the_intensity_scale_of_a_streamed_file_counts_its_last_chunks(monkeypatch):
+    """Decimal intensities (a PLY's float field) are sampled across the whole file: with room for 1,000 values, 100
+    chunks whose last fifth is twice as bright give the 99th percentile of all of them (before, the sample filled up
+    in the first 63 chunks and the bright fifth was never seen)."""
+    from pointseg.io.stream import _Percentile
+
+    monkeypatch.setattr(_Percentile, "SAMPLE", 1000)
+    rng = np.random.default_rng(0)
+    chunks = [rng.uniform(0.5, 100.5, 997) * (1 if k < 80 else 2) for k in range(100)]
+    p = _Percentile()
+    for c in chunks:
+        p.add(c)
+    exact = np.percentile(np.concatenate(chunks), 99)  # about 191: in the bright fifth
+    assert abs(p.value() - exact) < 0.02 * exact
+    assert sum(len(a) for a in p.sample) <= 1000

@@ -192,7 +192,8 @@ class _Colours:
 class _Percentile:
     """The 99th percentile of a file's positive intensities, as np.percentile of them all (linear interpolation) gives
     it: exact from a histogram while every value is a whole number in 0..65535 (LAS intensities always are), else from
-    every k-th positive value of each chunk (at most SAMPLE of them in all)."""
+    every k-th positive value of the whole file, k doubling whenever the sample would pass SAMPLE values (so the last
+    chunks count as much as the first)."""
 
     Q = 99.0
     SAMPLE = 1 << 22
@@ -201,6 +202,7 @@ class _Percentile:
         self.hist = np.zeros(65536, np.int64)
         self.whole = True
         self.sample: list[np.ndarray] = []
+        self.step = 1
         self.n = 0
 
     def add(self, values: np.ndarray) -> None:
@@ -208,13 +210,14 @@ class _Percentile:
         if not len(positive):
             return
         self.n += len(positive)
-        if self.whole and (positive > 65535).any() or (positive != np.floor(positive)).any():
+        if (positive > 65535).any() or (positive != np.floor(positive)).any():
             self.whole = False
         if self.whole:
             self.hist += np.bincount(positive.astype(np.int64), minlength=65536)
-        step = max(1, len(positive) * 64 // self.SAMPLE)
-        if sum(len(a) for a in self.sample) < self.SAMPLE:
-            self.sample.append(positive[::step].astype(np.float32))
+        self.sample.append(positive[:: self.step].astype(np.float32))
+        while sum(len(a) for a in self.sample) > self.SAMPLE:  # thin every chunk's sample alike
+            self.sample = [a[::2] for a in self.sample]
+            self.step *= 2
 
     def value(self) -> float:
         """scene_attributes' reference: the percentile, 1.0 without a positive value."""

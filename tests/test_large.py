@@ -420,3 +420,20 @@ def test_the_intensity_scale_of_a_streamed_file_counts_its_last_chunks(monkeypat
     exact = np.percentile(np.concatenate(chunks), 99)  # about 191: in the bright fifth
     assert abs(p.value() - exact) < 0.02 * exact
     assert sum(len(a) for a in p.sample) <= 1000
+
+
+def test_block_folders_of_killed_passes_are_removed_only_when_their_process_is_gone_from_this_machine(tmp_path):
+    import subprocess
+    import sys
+
+    from pointseg.data.blocks import BLOCKS_KIND, clean_block_leftovers
+    from pointseg.io.ownership import mark_dir
+    from pointseg.processes import MACHINE, tag
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    names = {"killed": f".blocks-{dead}@{MACHINE}", "running": f".blocks-{tag()}", "elsewhere": f".blocks-{dead}@another-node"}
+    for name in names.values():
+        mark_dir(tmp_path / name, BLOCKS_KIND)
+    (tmp_path / ".blocks-notes").mkdir()  # not pointseg's
+    clean_block_leftovers(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names["running"], names["elsewhere"], ".blocks-notes"])

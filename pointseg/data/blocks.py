@@ -5,7 +5,7 @@ to the block of an absolute square grid (side `side` metres) that holds it: WORK
 record per point (index int64, xyz float64, colour as stored, intensity, return numbers, label), in file order within a block;
 WORK/index.json keeps the blocks' point counts and the file's FileSummary, and is reused while the file keeps its
 size and mtime. The block files are recorded in their folder's ledger (pointseg.io.ownership) when the pass ends; a
-pass killed midway leaves a `.blocks-PID` folder that the next one removes.
+pass killed midway leaves a `.blocks-PID@MACHINE` folder that the next one on that machine removes.
 
 A big tile is a square of `per_side` x `per_side` tiles of the patch tiling (pointseg.data.tiling: gcd(patch, stride)
 metres, anchored at the file's origin, as an uncut scene of the whole file is tiled), so every point's tile, and
@@ -29,12 +29,13 @@ import numpy as np
 from pointseg.data.groups import group_cell, set_aside, spatial_groups
 from pointseg.data.tiling import last_tiles, point_tiles, tile_units
 from pointseg.data.voxelize import voxel_cells
-from pointseg.io.atomic import atomic_write_text, pid_alive
+from pointseg.io.atomic import atomic_write_text
 from pointseg.io.class_map import ClassMap
 from pointseg.io.las import _open_header
 from pointseg.io.ownership import dir_kind, mark_dir, record, remove_tree
 from pointseg.io.stream import CHUNK_POINTS, Chunk, FileSummary, open_stream
 from pointseg.io.units import Units, metres_from
+from pointseg.processes import gone, parse_tag, tag
 
 log = logging.getLogger(__name__)
 
@@ -273,12 +274,13 @@ def _load_store(path: Path, work: Path, side: float, class_map: ClassMap | None,
 
 
 def clean_block_leftovers(work: Path) -> None:
-    """Remove the `.blocks-PID` folders of passes killed midway (their process is gone)."""
+    """Remove the `.blocks-PID@MACHINE` folders of passes killed midway (their process, on this machine, is gone; another
+    machine's pass sharing the folder is left alone, as pointseg.io.atomic leaves its temporary files)."""
     for p in sorted(work.glob(".blocks-*")):
-        pid = p.name.rsplit("-", 1)[1]
-        if pid.isdigit() and not pid_alive(int(pid)) and p.is_dir() and dir_kind(p) == BLOCKS_KIND:
+        owner = parse_tag(p.name.split("-", 1)[1])
+        if owner is not None and gone(*owner) and p.is_dir() and dir_kind(p) == BLOCKS_KIND:
             shutil.rmtree(p)
-            log.warning("%s: removed %s, left by a killed run (process %s)", work, p.name, pid)
+            log.warning("%s: removed %s, left by a killed run (process %d)", work, p.name, owner[0])
 
 
 def split_file(path: str | Path, work: str | Path, class_map: ClassMap | None, side: float, progress: bool = False,
@@ -295,7 +297,7 @@ def split_file(path: str | Path, work: str | Path, class_map: ClassMap | None, s
         return store
     if (work / "blocks").exists():
         remove_tree(work / "blocks", BLOCKS_KIND)
-    partial = work / f".blocks-{os.getpid()}"
+    partial = work / f".blocks-{tag()}"
     mark_dir(partial, BLOCKS_KIND)
     try:
         stream = open_stream(path, class_map, units)

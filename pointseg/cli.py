@@ -12,21 +12,18 @@ the KeyboardInterrupt into its own error (lazrs writing a LAZ file: "IoError: Fa
 """
 
 import argparse
-import errno
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
 
-from pointseg.errors import UserError
+from pointseg.errors import WRITE_FIXES, UserError
 
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "POINTSEG_DEBUG"
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-NOT_WRITABLE = {errno.ENOSPC: "free some space or write elsewhere", errno.EDQUOT: "free some space or write elsewhere",
-                errno.EROFS: "choose a folder you can write to", errno.EACCES: "check its permissions, or choose a folder you can write to"}
 _interrupted = threading.Event()  # set by the SIGINT handler: whatever error follows, the user pressed Ctrl-C
 
 
@@ -70,9 +67,9 @@ def run(main: Callable[[], int | None], argv: list[str] | None = None) -> None:
         if isinstance(err, UserError):
             print(f"error: {err}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
-        if isinstance(err, OSError) and err.errno in NOT_WRITABLE:
+        if isinstance(err, OSError) and err.errno in WRITE_FIXES:
             where = f"{err.filename}: " if err.filename else ""
-            print(f"error: {where}{err.strerror}; {NOT_WRITABLE[err.errno]}", file=sys.stderr)
+            print(f"error: {where}{err.strerror}; {WRITE_FIXES[err.errno]}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
         raise
     finally:

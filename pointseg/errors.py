@@ -6,7 +6,14 @@ derives from the built-in type a caller would expect (ValueError, FileExistsErro
 `except ValueError` keeps working. Every class pickles (errors from process-pool workers reach the user intact).
 """
 
+import errno
 from pathlib import Path
+
+FREE_SPACE = "free some space or write elsewhere"
+ELSEWHERE = "choose a folder you can write to"
+# what to do when writing failed with this errno (pointseg.io.atomic's one line, pointseg.cli's for any other write)
+WRITE_FIXES = {errno.ENOSPC: FREE_SPACE, errno.EDQUOT: FREE_SPACE, errno.EFBIG: FREE_SPACE, errno.EROFS: ELSEWHERE,
+               errno.EACCES: f"check its permissions, or {ELSEWHERE}", errno.EPERM: f"check its permissions, or {ELSEWHERE}"}
 
 
 class UserError(Exception):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pointseg.errors import OutputNotWritable
+from pointseg.errors import ELSEWHERE, WRITE_FIXES, OutputNotWritable
 from pointseg.io.ownership import check_replaceable, record
 from pointseg.processes import gone, pid_alive, tag
 
@@ -38,7 +38,7 @@ def temp_prefix(name: str) -> str:
 
 def not_writable(path: Path, err: OSError) -> OutputNotWritable:
     """The one-line error for a write that failed for lack of space or permission."""
-    fix = "free some space or write elsewhere" if err.errno in NO_SPACE[:3] else "choose a folder you can write to"
+    fix = WRITE_FIXES.get(err.errno, ELSEWHERE)
     return OutputNotWritable(f"{path}: cannot write it ({err.strerror or err}); nothing half-written was left; {fix}")
 
 

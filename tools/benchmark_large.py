@@ -21,6 +21,7 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from pointseg import cli
+from pointseg.io.predictions import output_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,7 +101,7 @@ def main() -> None:
                 mem = work / f"pred_{n}_memory"
                 shutil.rmtree(mem, ignore_errors=True)
                 row["infer_in_memory"] = measure(infer + ["--out", str(mem), "--max-memory", "64"], work / f"infer_{n}_memory.log")
-                same, total = compare_labels(mem / f"{laz.stem}_pred.laz", out / f"{laz.stem}_pred.laz")
+                same, total = compare_labels(output_path(mem, laz), output_path(out, laz))
                 row["labels_equal"] = {"same": same, "points": total, "fraction": same / total}
                 print(laz.name, "in memory", row["infer_in_memory"], "labels equal:", row["labels_equal"], flush=True)
                 if not args.keep:

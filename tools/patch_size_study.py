@@ -28,6 +28,7 @@ def main() -> None:
     from pointseg.distributed import pick_device
     from pointseg.io import read_prediction, read_scene
     from pointseg.io.atomic import atomic_write_text
+    from pointseg.io.predictions import output_path
     from pointseg.predict.label import label_scenes
     from pointseg.study import border_distance, border_scores, ensure_study_scenes, load_study, prepared_for, run_model
 
@@ -52,7 +53,7 @@ def main() -> None:
             for test in tests:  # a loop over scenes
                 scene = read_scene(test)
                 truth.append(scene.labels)
-                pred.append(read_prediction(out / f"{test.stem}_pred.ply").pred)
+                pred.append(read_prediction(output_path(out, test, cfg.infer.output_format)).pred)
                 distance.append(border_distance(scene.local_xyz()[:, :2].astype(np.float64), size))
             s = border_scores(np.concatenate(truth), np.concatenate(pred), np.concatenate(distance), args.near)
             results.append({"row": row.name, "patch": size, "stride": stride, "seconds": seconds, **s})

@@ -12,9 +12,13 @@ multipath echo kilometres away). Tiled as one cloud they would make a grid over 
   prepare leaves out of the training data (they would make the scene's float32 coordinates coarse).
 """
 
+import logging
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+log = logging.getLogger(__name__)
 CELL_PATCHES = 2.0  # group squares of 2 patch sides: more than sqrt(2), so no rotated patch spans two groups
 OUTLIER_SHARE = 0.01  # prepare sets aside the smallest far groups holding at most this share of a scene's points
 
@@ -22,6 +26,14 @@ OUTLIER_SHARE = 0.01  # prepare sets aside the smallest far groups holding at mo
 def group_cell(patch_size: float) -> float:
     """The side of the squares that groups are made of, in metres."""
     return CELL_PATCHES * patch_size
+
+
+def say_far_points(path: str | Path, n: int, patch_size: float, first: int, xyz: np.ndarray, what: str, level: int = logging.WARNING) -> None:
+    """The one line that names a scene's far points: how many, how far, the first (0-based index, xyz (3,) in the
+    file's units) and what is done with them (`what`: "set aside: not used for training", "are labelled on their own")."""
+    rest = "the rest" if what.startswith("set aside") else "the bulk"
+    log.log(level, "%s: %d point(s) more than %g m from %s of the scene (e.g. point %d at %.2f, %.2f, %.2f) %s", path, n, group_cell(patch_size),
+            rest, first + 1, *xyz, what)
 
 
 def _components(keys: np.ndarray, ny: int) -> np.ndarray:

@@ -35,7 +35,7 @@ from pointseg.config import DataConfig, FeatureConfig
 from pointseg.constants import NUM_CLASSES
 from pointseg.data.features import scene_attributes
 from pointseg.data.ground import height_above_ground
-from pointseg.data.groups import group_cell, set_aside, spatial_groups
+from pointseg.data.groups import group_cell, say_far_points, set_aside, spatial_groups
 from pointseg.data.manifest import build_manifest, patch_entries
 from pointseg.data.prepare_large import needs_tiling, prepare_large_scene
 from pointseg.data.split import EXCLUDED, TRAIN, VAL, split_leak_free, split_random
@@ -84,8 +84,7 @@ def set_aside_outliers(scene: Scene, patch_size: float) -> tuple[Scene, int]:
     if not n:
         return scene, 0
     first = int(np.flatnonzero(aside)[0])
-    log.warning("%s: %d point(s) more than %g m from the rest of the scene (e.g. point %d at %.2f, %.2f, %.2f) set aside: "
-                "not used for training", scene.path, n, group_cell(patch_size), first + 1, *scene.xyz[first])
+    say_far_points(scene.path, n, patch_size, first, scene.xyz[first], "set aside: not used for training")
     keep = ~aside
     pick = lambda a: None if a is None else a[keep]  # noqa: E731
     return Scene(scene.path, scene.xyz[keep], pick(scene.rgb), pick(scene.labels), pick(scene.instance), scene.n_out_of_range_labels,

@@ -25,7 +25,7 @@ import numpy as np
 from pointseg.config import DataConfig
 from pointseg.constants import NUM_CLASSES
 from pointseg.data.ground import height_above_ground
-from pointseg.data.groups import group_cell
+from pointseg.data.groups import say_far_points
 from pointseg.data.manifest import patch_entries
 from pointseg.data.blocks import BlockStore, TilePlan, block_side, estimate_points, memory_budget, plan_tiles, split_far, split_file
 from pointseg.data.tiling import PatchGrid, TiledScene, make_grid, patch_tables, tile_units
@@ -187,8 +187,7 @@ def _set_aside_far(store: BlockStore, patch_size: float) -> tuple[BlockStore, np
     if far is None:
         return store, np.zeros(0, np.int64)
     rec = far.read_all()
-    log.warning("%s: %d point(s) more than %g m from the rest of the scene (e.g. point %d at %.2f, %.2f, %.2f) set aside: "
-                "not used for training", store.summary.path, len(rec), group_cell(patch_size), rec["index"][0] + 1, *rec["xyz"][0])
+    say_far_points(store.summary.path, len(rec), patch_size, int(rec["index"][0]), rec["xyz"][0], "set aside: not used for training")
     return bulk, rec["index"]
 
 

@@ -35,7 +35,7 @@ import torch
 from pointseg.config import Config
 from pointseg.constants import CLASS_PALETTE, NUM_CLASSES
 from pointseg.data.blocks import BlockStore, TilePlan, block_side, estimate_points, memory_budget, plan_tiles, split_far, split_file
-from pointseg.data.groups import group_cell
+from pointseg.data.groups import say_far_points
 from pointseg.io import ClassMap, Scene, atomic_write_text, scene_name
 from pointseg.io.columns import PointColumns
 from pointseg.io.dispatch import labelled_fields, output_wkt
@@ -159,8 +159,7 @@ def label_far(far: BlockStore, predict: Predictor, cfg: Config, device: torch.de
     ascending, ScenePrediction, labels (K,) or None), as label_tile returns them."""
     rec = far.read_all()
     s = far.summary
-    log.warning("%s: %d point(s) more than %g m from the bulk of the scene (e.g. point %d at %.2f, %.2f, %.2f) are labelled on their own, "
-                "without a grid over the space between", s.path, len(rec), group_cell(cfg.data.patch_size), rec["index"][0] + 1, *rec["xyz"][0])
+    say_far_points(s.path, len(rec), cfg.data.patch_size, int(rec["index"][0]), rec["xyz"][0], "are labelled on their own, without a grid over the space between")
     pred = predict_scene(_records_scene(rec, s), predict, cfg, False, device, cfg.infer.probabilities)
     truth = rec["label"].astype(np.int64) if s.labels and "label" in rec.dtype.names else None
     return rec["index"], pred, truth

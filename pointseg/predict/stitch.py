@@ -11,7 +11,7 @@ from tqdm import tqdm
 from pointseg.config import Config
 from pointseg.constants import NUM_CLASSES
 from pointseg.data.features import check_scene_features, scene_attributes
-from pointseg.data.groups import group_cell, spatial_groups
+from pointseg.data.groups import group_cell, say_far_points, spatial_groups
 from pointseg.data.tiling import TiledScene, tile_scene
 from pointseg.io import Scene
 from pointseg.io.scene import metric_floor
@@ -69,10 +69,8 @@ def scene_groups(scene: Scene, cfg: Config, targets: np.ndarray | None) -> list[
     far = int((mine > 0).sum())
     if far:
         first = int(np.flatnonzero(group > 0)[0]) if targets is None else int(np.flatnonzero(targets)[np.flatnonzero(mine > 0)[0]])
-        x, y, z = scene.xyz[first]
         level = logging.WARNING if far < 0.01 * len(mine) else logging.INFO
-        log.log(level, "%s: %d point(s) more than %g m from the bulk of the scene (e.g. point %d at %.2f, %.2f, %.2f) are labelled "
-                "on their own, without a grid over the space between", scene.path, far, group_cell(cfg.data.patch_size), first + 1, x, y, z)
+        say_far_points(scene.path, far, cfg.data.patch_size, first, scene.xyz[first], "are labelled on their own, without a grid over the space between", level)
     wanted = np.unique(mine)
     order = np.argsort(group, kind="stable")
     bounds = np.searchsorted(group[order], np.arange(n_groups + 1))

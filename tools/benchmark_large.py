@@ -1,12 +1,14 @@
 """Peak memory and time of prepare and infer on files of growing size: python tools/benchmark_large.py --ckpt CKPT
-[--tiles 2,4,8] [--max-memory 3.5] [--compare] [--steps prepare,infer] [--work runs/large] [--keep].
+[--tiles 2,4,8] [--max-memory 3.5] [--stride S] [--compare] [--steps prepare,infer] [--work runs/large] [--keep].
 
 For each --tiles n, makes (tools/make_big_laz.py, once) a LAZ of n x n synthetic 500 m scenes side by side (2, 4, 8:
 about 10, 41 and 166 M points), then runs tools/prepare_stpls3d.py (configs/cpu_demo.yaml, the file as its only,
 training scene) and tools/infer.py (--device cpu) on it with --max-memory, each as its own process, and reports
 its wall time and peak resident memory (the process's ru_maxrss, from wait4) and the machine's load average. With
 --compare, the first file is also labelled in memory (--max-memory 64) and the labels of the two runs are compared
-point by point (streamed). The table is printed as markdown and kept in WORK/benchmark_large.json.
+point by point (streamed). --stride S labels at that stride (infer.stride; default the model's, 25 m): with S = the
+patch size (50 m, side by side) each point is in one patch instead of four, about 4 times less work; its rows are kept
+apart ("infer_stride50"). The table is printed as markdown and kept in WORK/benchmark_large.json, saved after each step.
 Files are deleted after their measurements unless --keep (the made LAZ files stay; they take long to make).
 """
 
@@ -21,6 +23,7 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from pointseg import cli
+from pointseg.io.atomic import atomic_write_text
 from pointseg.io.predictions import output_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +66,7 @@ def main() -> None:
     ap.add_argument("--compare", action="store_true", help="label the first file in memory too and compare the labels")
     ap.add_argument("--work", default=str(ROOT / "runs/large"))
     ap.add_argument("--keep", action="store_true", help="keep the prepared folders and labelled files")
+    ap.add_argument("--stride", type=float, default=None, help="infer.stride in metres (default: the model's)")
     args = cli.parse(ap)
 
     py = sys.executable
@@ -70,6 +74,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     steps = args.steps.split(",")
     results = json.loads((work / "benchmark_large.json").read_text()) if (work / "benchmark_large.json").is_file() else {}
+    save = lambda: atomic_write_text(work / "benchmark_large.json", json.dumps(results, indent=1))  # noqa: E731
+    key = "infer" if args.stride is None else f"infer_stride{args.stride:g}"
+    stride = [] if args.stride is None else ["--stride", f"{args.stride:g}"]
     for k, n in enumerate(int(t) for t in args.tiles.split(",")):
         laz = work / f"big_{n}x{n}.laz"
         if not laz.is_file():
@@ -89,33 +96,38 @@ def main() -> None:
             row["prepare"] = measure([py, str(ROOT / "tools/prepare_stpls3d.py"), "--src", str(src), "--out", str(prep), "--config", "cpu_demo",
                                       "--pattern", laz.name, "--class-map", "asprs", "--max-memory", str(args.max_memory)], work / f"prepare_{n}.log")
             print(laz.name, "prepare", row["prepare"], flush=True)
+            save()
             if not args.keep:
                 shutil.rmtree(prep, ignore_errors=True)
         if "infer" in steps:
             out = work / f"pred_{n}"
             shutil.rmtree(out, ignore_errors=True)
-            infer = [py, str(ROOT / "tools/infer.py"), "--ckpt", args.ckpt, "--input", str(laz), "--device", "cpu"]
-            row["infer"] = measure(infer + ["--out", str(out), "--max-memory", str(args.max_memory)], work / f"infer_{n}.log")
-            print(laz.name, "infer", row["infer"], flush=True)
+            infer = [py, str(ROOT / "tools/infer.py"), "--ckpt", args.ckpt, "--input", str(laz), "--device", "cpu", *stride]
+            row[key] = measure(infer + ["--out", str(out), "--max-memory", str(args.max_memory)], work / f"{key}_{n}.log")
+            print(laz.name, key, row[key], flush=True)
+            save()
             if args.compare and k == 0:
                 mem = work / f"pred_{n}_memory"
                 shutil.rmtree(mem, ignore_errors=True)
-                row["infer_in_memory"] = measure(infer + ["--out", str(mem), "--max-memory", "64"], work / f"infer_{n}_memory.log")
+                row[f"{key}_in_memory"] = measure(infer + ["--out", str(mem), "--max-memory", "64"], work / f"{key}_{n}_memory.log")
                 same, total = compare_labels(output_path(mem, laz), output_path(out, laz))
-                row["labels_equal"] = {"same": same, "points": total, "fraction": same / total}
-                print(laz.name, "in memory", row["infer_in_memory"], "labels equal:", row["labels_equal"], flush=True)
+                row[key.replace("infer", "labels_equal")] = {"same": same, "points": total, "fraction": same / total}
+                print(laz.name, "in memory", row[f"{key}_in_memory"], "labels equal:", row[key.replace("infer", "labels_equal")], flush=True)
                 if not args.keep:
                     shutil.rmtree(mem, ignore_errors=True)
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
-        (work / "benchmark_large.json").write_text(json.dumps(results, indent=1))
-    print("| file | points | LAZ | prepare: wall, CPU, peak | infer: wall, CPU, peak | infer: CPU us per point | load |")
+        save()
+    print("| file | points | LAZ | prepare: wall, CPU, peak | infer (stride): wall, CPU, peak | infer: CPU us per point | load |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
-        p, i = r.get("prepare", {}), r.get("infer", {})
-        print(f"| {name} | {r['points'] / 1e6:.1f} M | {r['mib']} MiB | {p.get('seconds', '-')} s, {p.get('cpu_seconds', '-')} s, {p.get('peak_gib', '-')} GiB | "
-              f"{i.get('seconds', '-')} s, {i.get('cpu_seconds', '-')} s, {i.get('peak_gib', '-')} GiB | "
-              f"{1e6 * i['cpu_seconds'] / r['points'] if 'cpu_seconds' in i else 0:.1f} | {p.get('load', '-')}, {i.get('load', '-')} |")
+        p = r.get("prepare", {})
+        for what in sorted(k for k in r if k.startswith("infer") and not k.endswith("_in_memory")) or ["infer"]:
+            i = r.get(what, {})
+            print(f"| {name} | {r['points'] / 1e6:.1f} M | {r['mib']} MiB | {p.get('seconds', '-')} s, {p.get('cpu_seconds', '-')} s, "
+                  f"{p.get('peak_gib', '-')} GiB | {what.replace('infer_stride', 'stride ').replace('infer', 'model default')}: "
+                  f"{i.get('seconds', '-')} s, {i.get('cpu_seconds', '-')} s, {i.get('peak_gib', '-')} GiB | "
+                  f"{1e6 * i['cpu_seconds'] / r['points'] if 'cpu_seconds' in i else 0:.1f} | {p.get('load', '-')}, {i.get('load', '-')} |")
 
 
 if __name__ == "__main__":

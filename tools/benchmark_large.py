@@ -44,6 +44,21 @@ def measure(cmd: list[str], log: Path) -> dict:
             "load": [round(load, 2), round(os.getloadavg()[0], 2)]}
 
 
+def clear(folder: Path) -> None:
+    """Remove a folder of an earlier measurement: only when it holds nothing but pointseg's own unchanged files (a
+    prepared set, a labelled output); a user's folder of that name is refused with one line."""
+    if not os.path.lexists(folder):
+        return
+    from pointseg.errors import OutputExistsError
+    from pointseg.io.ownership import foreign_files
+
+    found = [folder] if folder.is_symlink() or not folder.is_dir() else foreign_files(folder)
+    if found:
+        raise OutputExistsError(f"{folder}: holds files pointseg did not write ({found[0]}); nothing was removed; "
+                                f"move it away or give another --work")
+    shutil.rmtree(folder)
+
+
 def compare_labels(a: Path, b: Path) -> tuple[int, int]:
     """(points whose pred_class is the same in both files, points), streamed chunk by chunk."""
     import laspy
@@ -92,31 +107,31 @@ def main() -> None:
             src.mkdir(exist_ok=True)
             if not (src / laz.name).exists():
                 (src / laz.name).symlink_to(laz.resolve())
-            shutil.rmtree(prep, ignore_errors=True)
+            clear(prep)
             row["prepare"] = measure([py, str(ROOT / "tools/prepare_stpls3d.py"), "--src", str(src), "--out", str(prep), "--config", "cpu_demo",
                                       "--pattern", laz.name, "--class-map", "asprs", "--max-memory", str(args.max_memory)], work / f"prepare_{n}.log")
             print(laz.name, "prepare", row["prepare"], flush=True)
             save()
             if not args.keep:
-                shutil.rmtree(prep, ignore_errors=True)
+                clear(prep)
         if "infer" in steps:
             out = work / f"pred_{n}"
-            shutil.rmtree(out, ignore_errors=True)
+            clear(out)
             infer = [py, str(ROOT / "tools/infer.py"), "--ckpt", args.ckpt, "--input", str(laz), "--device", "cpu", *stride]
             row[key] = measure(infer + ["--out", str(out), "--max-memory", str(args.max_memory)], work / f"{key}_{n}.log")
             print(laz.name, key, row[key], flush=True)
             save()
             if args.compare and k == 0:
                 mem = work / f"pred_{n}_memory"
-                shutil.rmtree(mem, ignore_errors=True)
+                clear(mem)
                 row[f"{key}_in_memory"] = measure(infer + ["--out", str(mem), "--max-memory", "64"], work / f"{key}_{n}_memory.log")
                 same, total = compare_labels(output_path(mem, laz), output_path(out, laz))
                 row[key.replace("infer", "labels_equal")] = {"same": same, "points": total, "fraction": same / total}
                 print(laz.name, "in memory", row[f"{key}_in_memory"], "labels equal:", row[key.replace("infer", "labels_equal")], flush=True)
                 if not args.keep:
-                    shutil.rmtree(mem, ignore_errors=True)
+                    clear(mem)
             if not args.keep:
-                shutil.rmtree(out, ignore_errors=True)
+                clear(out)
         save()
     print("| file | points | LAZ | prepare: wall, CPU, peak | infer (stride): wall, CPU, peak | infer: CPU us per point | load |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

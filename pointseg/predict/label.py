@@ -148,6 +148,12 @@ def label_scenes(ckpt: str | Path, inputs: str | Path | list[Path], out: str | P
             lock.release()
 
 
+def units_record(units: Units) -> dict[str, Any]:
+    """What a record keeps of the units its input was read in: the words for people, the factors for readers
+    (pointseg.io.predictions.recorded_units)."""
+    return {"units": units.describe(), "metres_per_unit": [units.horizontal, units.vertical]}
+
+
 def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classes: ClassMap, units: "str | Units", crs: "pyproj.CRS | None",
            record_settings: dict[str, Any],
            device: torch.device, skip_existing: bool, strict: bool, pictures: bool, progress: bool, rank: int, world: int,
@@ -181,8 +187,7 @@ def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classe
                                                                 units, crs)
                 record_as(labelled, role=LABELLED)  # a labelled copy: never a scene to label or train on
                 record = {"points": n_points, "confusion": None if matrix is None else matrix.tolist(), "seconds": time.perf_counter() - t0,
-                          "settings": record_settings, "inputs": inputs, "units": file_units.describe(),
-                          "metres_per_unit": [file_units.horizontal, file_units.vertical]}
+                          "settings": record_settings, "inputs": inputs, **units_record(file_units)}
                 write_record(out, name, record)
                 records[name] = {**record, "skipped": False}
                 continue
@@ -198,7 +203,7 @@ def _label(files: list[Path], out: Path, predict: Predictor, cfg: Config, classe
             record_as(labelled, role=LABELLED)  # a labelled copy: never a scene to label or train on
             confusion = None if scene.labels is None else confusion_matrix(scene.labels, pred.labels).tolist()
             record = {"points": len(scene), "confusion": confusion, "seconds": time.perf_counter() - t0, "settings": record_settings,
-                      "inputs": inputs, "units": scene.units.describe(), "metres_per_unit": [scene.units.horizontal, scene.units.vertical]}
+                      "inputs": inputs, **units_record(scene.units)}
             write_record(out, name, record)
             records[name] = {**record, "skipped": False}
         except UserError as err:

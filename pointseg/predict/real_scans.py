@@ -83,6 +83,7 @@ def evaluate_scans(scans: list[tuple[RealScan, Path]], models: dict[str, Path], 
     import time
 
     results = []
+    colour = {name: needs_colour(ckpt) for name, ckpt in models.items()}  # each checkpoint read once here
     for scan, path in scans:  # a loop over scans
         las = laspy.read(str(path))
         codes, keep = scored_points(las, scan)
@@ -94,7 +95,7 @@ def evaluate_scans(scans: list[tuple[RealScan, Path]], models: dict[str, Path], 
         result.scores["SMRF + height rule"] = baseline_scores(path, keep, codes)
         result.seconds["SMRF + height rule"] = time.perf_counter() - t
         for name, ckpt in models.items():
-            if needs_colour(ckpt) and not scan.colour:
+            if colour[name] and not scan.colour:
                 continue  # a model that needs colour, on a scan without it
             t = time.perf_counter()
             result.scores[name] = model_scores(ckpt, scored, codes, out / name, device)
